@@ -1,0 +1,55 @@
+# The two commands an operator needs: `make demo` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+CLANG ?= clang-14
+ARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf/include -Ibpf/lib
+BPF_SRCS := $(wildcard bpf/progs/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/progs/%.bpf.c,bpf/build/%.bpf.o,$(BPF_SRCS))
+NATIVE := packages/datapath/build/Release/bng_datapath.node
+ABI_TS := packages/datapath/src/generated/abi.ts
+PREFIX ?= /usr/local
+
+.PHONY: all deps build bpf native ts abi-check test demo install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps bpf native abi-check ts
+
+bpf: $(BPF_OBJS)
+
+bpf/build/%.bpf.o: bpf/progs/%.bpf.c $(wildcard bpf/include/bng/*.h bpf/lib/*.h)
+	@mkdir -p bpf/build
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The TypeScript view of abi.h is generated from the compiled object's BTF; the build fails
+# when the committed file has drifted from what the object says.
+abi-check: $(BPF_OBJS)
+	node scripts/gen-abi.mjs --check bpf/build/dhcp_fastpath.bpf.o $(ABI_TS)
+
+abi-gen: $(BPF_OBJS)
+	node scripts/gen-abi.mjs --write bpf/build/dhcp_fastpath.bpf.o $(ABI_TS)
+
+native: $(NATIVE)
+
+$(NATIVE): $(wildcard packages/datapath/native/*) packages/datapath/binding.gyp
+	cd packages/datapath && npx --no-install node-gyp rebuild --nodedir=/usr >/dev/null
+
+ts:
+	npx tsc -b
+
+test: build
+	npx vitest run
+
+demo: build
+	node packages/bng/dist/cli.js demo
+
+install: build
+	install -d $(PREFIX)/bin
+	ln -sf $(CURDIR)/bin/bng $(PREFIX)/bin/bng
+	ln -sf $(CURDIR)/bin/nexus $(PREFIX)/bin/nexus
+
+clean:
+	rm -rf bpf/build packages/*/dist packages/datapath/build

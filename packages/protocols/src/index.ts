@@ -1,0 +1,1 @@
+export * as dhcp4 from './dhcp4/index.js';
