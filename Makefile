@@ -27,15 +27,15 @@ bpf/build/%.bpf.o: bpf/progs/%.bpf.c $(wildcard bpf/include/bng/*.h bpf/lib/*.h)
 # The TypeScript view of abi.h is generated from the compiled object's BTF; the build fails
 # when the committed file has drifted from what the object says.
 abi-check: $(BPF_OBJS)
-	node scripts/gen-abi.mjs --check bpf/build/dhcp_fastpath.bpf.o $(ABI_TS)
+	node scripts/gen-abi.mjs --check $(ABI_TS) $(BPF_OBJS)
 
 abi-gen: $(BPF_OBJS)
-	node scripts/gen-abi.mjs --write bpf/build/dhcp_fastpath.bpf.o $(ABI_TS)
+	node scripts/gen-abi.mjs --write $(ABI_TS) $(BPF_OBJS)
 
 native: $(NATIVE)
 
 $(NATIVE): $(wildcard packages/datapath/native/*) packages/datapath/binding.gyp
-	cd packages/datapath && npx --no-install node-gyp rebuild --nodedir=/usr >/dev/null
+	npm run --silent -w @bng/datapath build:native >/dev/null
 
 ts:
 	npx tsc -b

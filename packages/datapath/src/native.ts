@@ -1,0 +1,88 @@
+// The native binding's surface, typed. Numbers and bytes only; see native/binding.cc.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { BngError } from '@bng/api';
+
+export interface NativeMapInfo { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; fd: number }
+export interface NativeProgInfo { name: string; section: string; fd: number }
+export interface NativeFrame { data: Buffer; truncated: boolean; ifindex: number; pktType: number; vlanTci: number; vlanTpid: number }
+export interface TestRunResult { retval: number; data: Buffer; duration: number }
+export interface BatchLookup { keys: Buffer; values: Buffer; count: number; cursor: Buffer | null }
+
+export interface NativeBinding {
+  objectOpen(path: string): number;
+  objectMaps(h: number): NativeMapInfo[];
+  objectPrograms(h: number): NativeProgInfo[];
+  objectSectionVars(h: number, section: string): Array<{ name: string; offset: number; size: number }>;
+  objectLoad(h: number): void;
+  objectClose(h: number): void;
+  mapGetInitialValue(h: number, map: string): Buffer;
+  mapSetInitialValue(h: number, map: string, value: Buffer): void;
+  mapSetMaxEntries(h: number, map: string, n: number): void;
+  mapReuseFd(h: number, map: string, fd: number): void;
+  lastLibbpfLog(): string;
+  objGet(path: string): number;
+  objPin(fd: number, path: string): void;
+  dupFd(fd: number): number;
+  closeFd(fd: number): void;
+  mapInfo(fd: number): { id: number; name: string; type: number; keySize: number; valueSize: number; maxEntries: number };
+  progInfo(fd: number): { id: number; name: string; type: number };
+  progGetFdById(id: number): number;
+  numPossibleCpus(): number;
+  clockBoottimeNs(): bigint;
+  ifNameToIndex(name: string): number;
+  xdpAttach(ifindex: number, progFd: number, flags: number): void;
+  xdpDetach(ifindex: number, flags: number): void;
+  xdpQuery(ifindex: number, flags: number): number;
+  tcAttach(ifindex: number, point: 'ingress' | 'egress', progFd: number, handle: number, priority: number): void;
+  tcDetach(ifindex: number, point: 'ingress' | 'egress', handle: number, priority: number): void;
+  mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  mapDelete(fd: number, key: Buffer): boolean;
+  mapGetNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
+  mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
+  mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
+  mapLookupBatch(fd: number, keySize: number, valueSize: number, max: number, cursor: Buffer | null): BatchLookup;
+  progTestRun(progFd: number, data: Buffer, repeat?: number, dataOutSize?: number): TestRunResult;
+  ringOpen(mapFd: number, cb: (records: Buffer[]) => void): number;
+  ringPoll(h: number): number;
+  ringUnref(h: number): void;
+  ringClose(h: number): void;
+  packetOpen(ifindex: number, ethertype: number, rcvbuf?: number): number;
+  packetRecv(fd: number, maxFrames: number, maxFrameBytes?: number): NativeFrame[];
+  packetSend(fd: number, ifindex: number, frames: Buffer[]): number;
+  pollStart(fd: number, cb: () => void): number;
+  pollStop(h: number): void;
+  xdpFlags: { UPDATE_IF_NOEXIST: number; SKB_MODE: number; DRV_MODE: number; HW_MODE: number };
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the compiled addon (packages/datapath/build/Release/bng_datapath.node). */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/ when run from sources (tests), dist/ when built: the addon sits beside both.
+  const candidates = [join(here, '..', 'build', 'Release', 'bng_datapath.node')];
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new BngError('BNG_ERR_BPF_OBJECT', `native binding not built (looked for ${candidates.join(', ')}); run \`make build\``);
+  }
+  cached = createRequire(import.meta.url)(path) as NativeBinding;
+  return cached;
+}
+
+/** Wraps errors thrown by the addon so callers see BngError with errno and the failing call. */
+export function wrapNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const err = e as Error & { code?: string; errno?: number; syscall?: string };
+    if (err.code === 'BNG_ERR_SYSCALL' || err.code === 'BNG_ERR_BPF_OBJECT') {
+      throw new BngError(err.code, err.message, { errno: err.errno, syscall: err.syscall });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,70 @@
+// AF_PACKET: raw frames on one interface, in batches, with the VLAN tag the kernel stripped
+// recovered from PACKET_AUXDATA (the kernel removes the outer 802.1Q/802.1ad tag on receive).
+import { native, wrapNative, type NativeFrame } from './native.js';
+import { ifindexOf } from './attach.js';
+
+export const EtherTypes = { ALL: 0x0003, IPV4: 0x0800, IPV6: 0x86dd, PPPOE_DISCOVERY: 0x8863, PPPOE_SESSION: 0x8864 } as const;
+
+export interface ReceivedFrame {
+  /** the frame with the stripped tag put back, as it was on the wire */
+  frame: Buffer;
+  ifindex: number;
+  /** PACKET_HOST, PACKET_BROADCAST ... (linux/if_packet.h) */
+  pktType: number;
+  truncated: boolean;
+}
+
+/** Reinserts a tag that the kernel stripped into the frame, after the MAC addresses. */
+export function restoreVlan(f: NativeFrame): Buffer {
+  if (f.vlanTci < 0) return f.data;
+  const out = Buffer.alloc(f.data.length + 4);
+  f.data.copy(out, 0, 0, 12);
+  out.writeUInt16BE(f.vlanTpid, 12);
+  out.writeUInt16BE(f.vlanTci, 14);
+  f.data.copy(out, 16, 12);
+  return out;
+}
+
+export class PacketSocket {
+  readonly ifname: string;
+  readonly ifindex: number;
+  private fd: number;
+  private pollHandle = 0;
+
+  constructor(ifname: string, opts: { etherType?: number; rcvbufBytes?: number } = {}) {
+    this.ifname = ifname;
+    this.ifindex = ifindexOf(ifname);
+    this.fd = wrapNative(() => native().packetOpen(this.ifindex, opts.etherType ?? EtherTypes.ALL, opts.rcvbufBytes ?? 4 << 20));
+  }
+
+  /** Receives what is queued now (up to `max` frames), without blocking. */
+  receive(max = 64): ReceivedFrame[] {
+    return native()
+      .packetRecv(this.fd, max, 2048)
+      .map((f) => ({ frame: restoreVlan(f), ifindex: f.ifindex, pktType: f.pktType, truncated: f.truncated }));
+  }
+
+  /** Calls `onFrames` from the event loop whenever frames are waiting. */
+  onFrames(onFrames: (frames: ReceivedFrame[]) => void): void {
+    if (this.pollHandle) native().pollStop(this.pollHandle);
+    this.pollHandle = native().pollStart(this.fd, () => {
+      for (let i = 0; i < 16; i++) {
+        const frames = this.receive(64);
+        if (frames.length === 0) return;
+        onFrames(frames);
+        if (frames.length < 64) return;
+      }
+    });
+  }
+
+  send(frames: Buffer[]): number {
+    return wrapNative(() => native().packetSend(this.fd, this.ifindex, frames));
+  }
+
+  close(): void {
+    if (this.pollHandle) native().pollStop(this.pollHandle);
+    this.pollHandle = 0;
+    if (this.fd >= 0) native().closeFd(this.fd);
+    this.fd = -1;
+  }
+}
