@@ -734,8 +734,17 @@ int bng_dhcp_fastpath(struct xdp_md *ctx)
 	/* --- resize the frame and write the reply over it --- */
 	__u32 out_len = (8 - start) + 14 + ip_out; /* l2len + IP datagram */
 	int delta = (int)out_len - (int)frame_len;
-	if (delta != 0 && bpf_xdp_adjust_tail(ctx, delta) < 0)
+	/*
+	 * A reply can be longer than its request. Grow at the tail where the buffer has room;
+	 * frames copied from a local socket (veth) may have none, so grow into the headroom XDP
+	 * guarantees (XDP_PACKET_HEADROOM) instead: the whole frame is rewritten from offset 0.
+	 */
+	if (delta > 0) {
+		if (bpf_xdp_adjust_tail(ctx, delta) < 0 && bpf_xdp_adjust_head(ctx, -delta) < 0)
+			return finish(XDP_PASS, BNG_CTR_ERR_ADJUST_TAIL);
+	} else if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta) < 0) {
 		return finish(XDP_PASS, BNG_CTR_ERR_ADJUST_TAIL);
+	}
 	out_len = bounded(out_len, 0x7ff);
 	if (out_len < 14 || out_len > 1100)
 		return finish(XDP_PASS, BNG_CTR_ERR_STORE);
@@ -774,14 +783,4 @@ int bng_dhcp_fastpath(struct xdp_md *ctx)
 	return finish(XDP_TX, reply == DHCPOFFER ? BNG_CTR_TX_OFFER
 			      : reply == DHCPACK ? BNG_CTR_TX_ACK
 						 : BNG_CTR_TX_NAK);
-}
-
-/*
- * A program that passes everything: attached to the far end of a veth so that frames sent
- * with XDP_TX are received there (veth delivers XDP_TX only to a peer with XDP enabled).
- */
-SEC("xdp")
-int bng_xdp_pass(struct xdp_md *ctx)
-{
-	return XDP_PASS;
 }

@@ -1,1 +1,3 @@
-export {};
+export * from './freeradius.js';
+export * from './frames.js';
+export * from './netns.js';

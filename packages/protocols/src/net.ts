@@ -1,0 +1,123 @@
+/**
+ * Generic link- and network-layer address utilities shared by the codecs, the daemon and the
+ * test kit. Pure functions; malformed text throws a BngError('BNG_ERR_BAD_REQUEST') naming the
+ * input, so a caller can tell a bad address from a bug.
+ */
+import { BngError } from '@bng/api';
+
+const MAC_RE = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
+const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** `aa:bb:cc:dd:ee:ff` (or `-` separated, any case) to 6 bytes. */
+export function macToBytes(mac: string): Uint8Array {
+  if (!MAC_RE.test(mac)) throw new BngError('BNG_ERR_BAD_REQUEST', `not a MAC address: ${JSON.stringify(mac)}`);
+  const out = new Uint8Array(6);
+  for (let i = 0; i < 6; i++) out[i] = parseInt(mac.slice(i * 3, i * 3 + 2), 16);
+  return out;
+}
+
+/** Bytes to lower-case colon-separated hex (`aa:bb:...`); any length, 6 for a MAC. */
+export function bytesToMac(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  for (const b of bytes) parts.push(b.toString(16).padStart(2, '0'));
+  return parts.join(':');
+}
+
+export function isIpv4(text: string): boolean {
+  const m = IPV4_RE.exec(text);
+  if (m === null) return false;
+  for (let i = 1; i <= 4; i++) if (Number(m[i]) > 255) return false;
+  return true;
+}
+
+/** Dotted quad to an unsigned 32-bit number (network order: `1.2.3.4` -> 0x01020304). */
+export function ipToU32(ip: string): number {
+  const m = IPV4_RE.exec(ip);
+  if (m === null) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(m[i]);
+    if (octet > 255) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
+    v = v * 256 + octet;
+  }
+  return v;
+}
+
+export function u32ToIp(v: number): string {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new BngError('BNG_ERR_BAD_REQUEST', `not an unsigned 32-bit number: ${v}`);
+  }
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+export function ipToBytes(ip: string): Uint8Array {
+  const v = ipToU32(ip);
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+}
+
+/** Reads 4 bytes at `offset` as a dotted quad; the caller has checked the bounds. */
+export function bytesToIp(bytes: Uint8Array, offset = 0): string {
+  if (offset < 0 || offset + 4 > bytes.length) {
+    throw new BngError('BNG_ERR_BAD_REQUEST', `need 4 bytes at offset ${offset}, have ${bytes.length}`);
+  }
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** `10.0.1.0/24` -> { network, prefixLength, netmask } with the host bits checked to be zero. */
+export interface Ipv4Cidr {
+  readonly network: number;
+  readonly prefixLength: number;
+  readonly netmask: number;
+}
+
+export function parseCidr(text: string): Ipv4Cidr {
+  const slash = text.indexOf('/');
+  if (slash < 0) throw new BngError('BNG_ERR_BAD_REQUEST', `not a CIDR prefix: ${JSON.stringify(text)}`);
+  const base = ipToU32(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  const prefixLength = /^\d{1,2}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(prefixLength >= 0 && prefixLength <= 32)) {
+    throw new BngError('BNG_ERR_BAD_REQUEST', `bad prefix length in ${JSON.stringify(text)}`);
+  }
+  const netmask = prefixLengthToMask(prefixLength);
+  if ((base & ~netmask) >>> 0 !== 0) {
+    throw new BngError('BNG_ERR_BAD_REQUEST', `host bits set in ${JSON.stringify(text)}`);
+  }
+  return { network: base, prefixLength, netmask };
+}
+
+export function prefixLengthToMask(prefixLength: number): number {
+  if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) {
+    throw new BngError('BNG_ERR_BAD_REQUEST', `bad prefix length ${prefixLength}`);
+  }
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+export function cidrContains(cidr: Ipv4Cidr, ip: number): boolean {
+  return ((ip & cidr.netmask) >>> 0) === cidr.network;
+}
+
+/**
+ * RFC 1071 Internet checksum over `bytes[start, end)` folded with `initial` (a partial sum, e.g.
+ * a pseudo-header). Returns the one's complement, ready to store.
+ */
+export function internetChecksum(bytes: Uint8Array, start = 0, end = bytes.length, initial = 0): number {
+  return ~foldSum(onesSum(bytes, start, end, initial)) & 0xffff;
+}
+
+/** Unfolded 16-bit one's complement partial sum, for chaining pseudo-headers and payloads. */
+export function onesSum(bytes: Uint8Array, start = 0, end = bytes.length, initial = 0): number {
+  let sum = initial;
+  let i = start;
+  for (; i + 1 < end; i += 2) sum += ((bytes[i] as number) << 8) | (bytes[i + 1] as number);
+  // RFC 1071 §4.1: an odd trailing byte is padded with a zero byte on the right.
+  if (i < end) sum += (bytes[i] as number) << 8;
+  // keep the running sum small so chained calls never lose precision
+  return foldSum(sum);
+}
+
+function foldSum(sum: number): number {
+  let s = sum;
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+  return s;
+}
