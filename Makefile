@@ -9,7 +9,7 @@ NATIVE := packages/datapath/build/Release/bng_datapath.node
 ABI_TS := packages/datapath/src/generated/abi.ts
 PREFIX ?= /usr/local
 
-.PHONY: all deps build bpf native ts abi-check test demo install clean
+.PHONY: all deps build bpf native ts abi-check abi-gen test demo bench install clean
 
 all: build
 
@@ -41,15 +41,19 @@ ts:
 	npx tsc -b
 
 test: build
-	npx vitest run
+	@mkdir -p build
+	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json || status=$$?; \
+	  node scripts/test-summary.mjs build/vitest.json; exit $$status
 
 demo: build
-	node packages/bng/dist/cli.js demo
+	bin/bng demo
 
 install: build
 	install -d $(PREFIX)/bin
-	ln -sf $(CURDIR)/bin/bng $(PREFIX)/bin/bng
-	ln -sf $(CURDIR)/bin/nexus $(PREFIX)/bin/nexus
+	for b in bin/*; do ln -sf $(CURDIR)/$$b $(PREFIX)/$$b; done
+
+bench: build
+	node bench/dhcp/run.mjs
 
 clean:
 	rm -rf bpf/build packages/*/dist packages/datapath/build

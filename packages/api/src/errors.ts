@@ -25,6 +25,11 @@ export const ErrorCodes = {
   // AAA
   BNG_ERR_RADIUS_TIMEOUT: 'no RADIUS server in the group answered in time',
   BNG_ERR_RADIUS_BAD_RESPONSE: 'a RADIUS response failed authenticator or Message-Authenticator checks',
+  // nexus
+  BNG_ERR_INTERNAL: 'an unexpected internal error (details are in the server log, not the response)',
+  // radius
+  BNG_ERR_RADIUS_REALM_UNKNOWN: 'no RADIUS server group is configured for the subscriber realm (and no default realm)',
+  BNG_ERR_ACCT_JOURNAL: 'the durable accounting journal could not be read, written or synced (records stay queued in memory)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,1 +1,1 @@
-export {};
+export { buildCli, main } from './cli.js';
