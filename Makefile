@@ -5,6 +5,8 @@ ARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf/include -Ibpf/lib
 BPF_SRCS := $(wildcard bpf/progs/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/progs/%.bpf.c,bpf/build/%.bpf.o,$(BPF_SRCS))
+# fixtures for the binding's own tests; not part of the ABI
+BPF_TEST_OBJS := $(patsubst bpf/test/%.bpf.c,bpf/build/test/%.bpf.o,$(wildcard bpf/test/*.bpf.c))
 NATIVE := packages/datapath/build/Release/bng_datapath.node
 ABI_TS := packages/datapath/src/generated/abi.ts
 PREFIX ?= /usr/local
@@ -18,7 +20,11 @@ deps:
 
 build: deps bpf native abi-check ts
 
-bpf: $(BPF_OBJS)
+bpf: $(BPF_OBJS) $(BPF_TEST_OBJS)
+
+bpf/build/test/%.bpf.o: bpf/test/%.bpf.c
+	@mkdir -p bpf/build/test
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 bpf/build/%.bpf.o: bpf/progs/%.bpf.c $(wildcard bpf/include/bng/*.h bpf/lib/*.h)
 	@mkdir -p bpf/build

@@ -141,8 +141,8 @@ export function buildCli(): Command {
     .option('--static', 'never expires in the kernel')
     .option('--slow-path', 'always hand this subscriber to userspace')
     .action((o) => {
-      const fp = DhcpFastPath.openPinned(o.interface);
       const m = matchOf(o);
+      const fp = DhcpFastPath.openPinned(o.interface);
       fp.setSubscriber(m, { ip: o.ip, poolId: o.pool, leaseTimeS: o.leaseTime, static: Boolean(o.static), slowPath: Boolean(o.slowPath) });
       fp.close();
       console.log(`${describeMatch(m)} -> ${o.ip} (pool ${o.pool})`);
@@ -152,8 +152,8 @@ export function buildCli(): Command {
     .description('remove a subscriber binding')
     .requiredOption('-i, --interface <name>', 'subscriber-facing interface')
     .action((o) => {
-      const fp = DhcpFastPath.openPinned(o.interface);
       const m = matchOf(o);
+      const fp = DhcpFastPath.openPinned(o.interface);
       const gone = fp.deleteSubscriber(m);
       fp.close();
       if (!gone) throw new BngError('BNG_ERR_NOT_FOUND', `${describeMatch(m)} is not provisioned`);

@@ -2,7 +2,7 @@
  * Ethernet / 802.1Q / 802.1ad / IPv4 / UDP frames for tests: build one with correct checksums,
  * or parse one (strictly: malformed input throws a FrameError with a stable code and offset).
  */
-import { bytesToMac, internetChecksum, ipToBytes, macToBytes, onesSum } from '@bng/protocols';
+import { bytesToMac, dhcp4, internetChecksum, ipToBytes, macToBytes, onesSum } from '@bng/protocols';
 
 export { bytesToIp, bytesToMac, internetChecksum, ipToBytes, ipToU32, macToBytes, u32ToIp } from '@bng/protocols';
 
@@ -63,6 +63,7 @@ export const FrameErrorCode = {
   FRAME_TRUNCATED_UDP: 'FRAME_TRUNCATED_UDP',
   FRAME_BAD_UDP_LENGTH: 'FRAME_BAD_UDP_LENGTH',
   FRAME_BAD_SPEC: 'FRAME_BAD_SPEC',
+  FRAME_NOT_UDP: 'FRAME_NOT_UDP',
 } as const;
 export type FrameErrorCode = (typeof FrameErrorCode)[keyof typeof FrameErrorCode];
 
@@ -312,4 +313,54 @@ export function parseFrame(bytes: Uint8Array): ParsedFrame {
     ) === 0;
   const udp: ParsedUdp = { srcPort: u16(bytes, l4), dstPort: u16(bytes, l4 + 2), length, checksum, checksumOk };
   return { dstMac, srcMac, vlans, etherType, ipv4, udp, payload: bytes.slice(l4 + UDP_HEADER, l4 + length) };
+}
+
+export interface Dhcp4FrameSpec {
+  /** default: chaddr for a request, 02:00:00:00:00:fe for a reply */
+  srcMac?: string;
+  /** default ff:ff:ff:ff:ff:ff */
+  dstMac?: string;
+  vlans?: readonly VlanTag[];
+  /** default: ciaddr for a request (0.0.0.0 before the client has an address), 0.0.0.0 for a reply */
+  srcIp?: string;
+  dstIp?: string;
+  /** default 68 -> 67 for BOOTREQUEST, 67 -> 68 for BOOTREPLY */
+  srcPort?: number;
+  dstPort?: number;
+  ttl?: number;
+  ipId?: number;
+  udpChecksum?: boolean;
+  /** encode without the 300-octet padding */
+  unpadded?: boolean;
+}
+
+/**
+ * An Ethernet frame carrying a DHCPv4 message, with defaults for the common case: a request
+ * goes from chaddr / ciaddr:68 to ff:ff:ff:ff:ff:ff / 255.255.255.255:67 (RFC 2131 §4.1), a
+ * reply from :67 to :68.
+ */
+export function buildDhcp4Frame(msg: dhcp4.Dhcp4Message, spec: Dhcp4FrameSpec = {}): Uint8Array {
+  const isRequest = msg.op === dhcp4.Op.BOOTREQUEST;
+  return buildUdpFrame({
+    dstMac: spec.dstMac ?? 'ff:ff:ff:ff:ff:ff',
+    srcMac: spec.srcMac ?? (isRequest ? dhcp4.macOf(msg) : '02:00:00:00:00:fe'),
+    ...(spec.vlans !== undefined ? { vlans: spec.vlans } : {}),
+    srcIp: spec.srcIp ?? (isRequest ? msg.ciaddr : '0.0.0.0'),
+    dstIp: spec.dstIp ?? '255.255.255.255',
+    srcPort: spec.srcPort ?? (isRequest ? dhcp4.Port.CLIENT : dhcp4.Port.SERVER),
+    dstPort: spec.dstPort ?? (isRequest ? dhcp4.Port.SERVER : dhcp4.Port.CLIENT),
+    payload: dhcp4.encodeDhcp4(msg, { pad: spec.unpadded !== true }),
+    ...(spec.ttl !== undefined ? { ttl: spec.ttl } : {}),
+    ...(spec.ipId !== undefined ? { ipId: spec.ipId } : {}),
+    ...(spec.udpChecksum !== undefined ? { udpChecksum: spec.udpChecksum } : {}),
+  });
+}
+
+/** parseFrame, then decodeDhcp4 of the UDP payload; throws if the frame is not UDP. */
+export function parseDhcp4Frame(bytes: Uint8Array): ParsedFrame & { udp: ParsedUdp; ipv4: ParsedIpv4; dhcp: dhcp4.Dhcp4Message } {
+  const frame = parseFrame(bytes);
+  if (frame.ipv4 === undefined || frame.udp === undefined) {
+    throw new FrameError('FRAME_NOT_UDP', 12, 'not an IPv4/UDP frame');
+  }
+  return { ...frame, ipv4: frame.ipv4, udp: frame.udp, dhcp: dhcp4.decodeDhcp4(frame.payload) };
 }

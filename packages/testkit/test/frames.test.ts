@@ -4,7 +4,9 @@ import { isBngError } from '@bng/api';
 import { dhcp4 } from '@bng/protocols';
 import {
   FrameError,
+  buildDhcp4Frame,
   buildUdpFrame,
+  parseDhcp4Frame,
   bytesToMac,
   internetChecksum,
   ipToU32,
@@ -258,5 +260,26 @@ describe('buildUdpFrame / parseFrame', () => {
       }),
       { numRuns: 2000, seed: 768 },
     );
+  });
+
+  it('buildDhcp4Frame / parseDhcp4Frame: client defaults, tags, round trip', () => {
+    const msg = dhcp4.createDhcp4Message({
+      xid: 7,
+      chaddr: dhcp4.chaddrOf(macToBytes('02:11:22:33:44:55')),
+      options: [dhcp4.messageTypeOption(dhcp4.MessageType.DHCPDISCOVER)],
+    });
+    const frame = buildDhcp4Frame(msg, { vlans: [{ tpid: 0x88a8, vid: 10 }, { tpid: 0x8100, vid: 20 }] });
+    const p = parseDhcp4Frame(frame);
+    expect(p).toMatchObject({ srcMac: '02:11:22:33:44:55', dstMac: 'ff:ff:ff:ff:ff:ff' });
+    expect(p.vlans.map((v) => v.vid)).toEqual([10, 20]);
+    expect(p.ipv4).toMatchObject({ src: '0.0.0.0', dst: '255.255.255.255' });
+    expect(p.udp).toMatchObject({ srcPort: 68, dstPort: 67, checksumOk: true });
+    expect(p.dhcp).toEqual(msg);
+    expect(p.payload.length).toBe(300);
+    const reply = parseDhcp4Frame(buildDhcp4Frame({ ...msg, op: 2 }, { srcIp: '10.0.0.1', dstIp: '10.0.0.5', unpadded: true }));
+    expect(reply.udp).toMatchObject({ srcPort: 67, dstPort: 68 });
+    expect(reply.payload.length).toBe(244);
+    const arp = fromHex('ffffffffffff' + '020000000001' + '0806' + '0001080006040001');
+    expect(() => parseDhcp4Frame(arp)).toThrow(FrameError);
   });
 });
