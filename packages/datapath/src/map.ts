@@ -114,9 +114,14 @@ export class BpfMap<K, V> {
       const part = entries.slice(i, i + chunk);
       const keys = Buffer.alloc(part.length * this.keySize);
       const vals = Buffer.alloc(part.length * this.valueSize);
+      const keyStruct = isStruct(this.keyType) ? this.keyType : undefined;
+      const valueStruct = isStruct(this.valueType) ? this.valueType : undefined;
       part.forEach(([k, v], j) => {
-        this.encodeKey(k).copy(keys, j * this.keySize);
-        this.encodeValue(v).copy(vals, j * this.valueSize);
+        // structs are written in place: no per-entry buffers to allocate and copy
+        if (keyStruct) encodeStruct(keyStruct, k as StructValue, keys, j * this.keySize);
+        else this.encodeKey(k).copy(keys, j * this.keySize);
+        if (valueStruct) encodeStruct(valueStruct, v as StructValue, vals, j * this.valueSize);
+        else this.encodeValue(v).copy(vals, j * this.valueSize);
       });
       done += wrapNative(() => native().mapUpdateBatch(this.fd, keys, vals, part.length));
     }

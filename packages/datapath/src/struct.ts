@@ -55,10 +55,17 @@ export function structSize(name: StructName): number {
 }
 
 /** Writes `value` into a new zeroed buffer of the struct's size. Missing fields are zero. */
+const fieldLists = new Map<StructName, Array<[string, FieldDef]>>();
+function fieldsOf(name: StructName): Array<[string, FieldDef]> {
+  let f = fieldLists.get(name);
+  if (!f) fieldLists.set(name, (f = Object.entries(structs[name].fields) as Array<[string, FieldDef]>));
+  return f;
+}
+
 export function encodeStruct(name: StructName, value: StructValue, into?: Buffer, at = 0): Buffer {
   const layout = structs[name];
   const buf = into ?? Buffer.alloc(layout.size);
-  for (const [fname, f] of Object.entries(layout.fields) as Array<[string, FieldDef]>) {
+  for (const [fname, f] of fieldsOf(name)) {
     const v = value[fname];
     if (v === undefined) continue;
     const off = at + f.offset;

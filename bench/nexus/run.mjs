@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+/**
+ * Nexus benchmark: N subscribers (default 100,000) through real `nexus serve` processes on
+ * loopback. Prints insert rate, allocation rate (HTTP single, HTTP bulk, and the in-process
+ * allocator engine), resident memory, time for a new replica to sync fully, and time to converge
+ * after a partition in which 1,000 changes were made on each side. Bounded: it stops by itself.
+ *
+ *   npx tsc -b packages/nexus && node bench/nexus/run.mjs [--subscribers 100000] [--no-fsync]
+ */
+import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = path.join(ROOT, 'packages', 'nexus', 'dist');
+if (!fs.existsSync(path.join(DIST, 'cli.js'))) { console.error('build first: npx tsc -b packages/nexus'); process.exit(2); }
+const argv = process.argv.slice(2);
+const N = Number(argv[argv.indexOf('--subscribers') + 1] || 0) || 100_000;
+const FSYNC = !argv.includes('--no-fsync');
+const ADMIN = 'bench-admin-token-0123456789';
+const SECRET = 'bench-peer-secret-0123456789';
+const DEADLINE = Date.now() + 10 * 60_000;
+const children = [];
+const dirs = [];
+
+function cleanup() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+setTimeout(() => { console.error('benchmark exceeded 10 minutes; stopping'); process.exit(1); }, DEADLINE - Date.now()).unref();
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startNode(name, port, peers) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nexus-bench-${name}-`));
+  dirs.push(dir);
+  const args = [path.join(DIST, 'cli.js'), 'serve', '--port', String(port), '--data-dir', dir, '--node-id', name, '--admin-token', ADMIN,
+    '--replication-secret', SECRET, '--log-level', 'warn', '--set', 'replication.reconnect_ms=50', ...peers.flatMap((p) => ['--peer', `ws://127.0.0.1:${p}/replicate`]),
+    ...(FSYNC ? [] : ['--no-fsync'])];
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--max-old-space-size=2048', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { if (d.toString().includes('"msg":"listening"')) resolve(); });
+    child.on('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+  });
+  return { name, port, child, startedAt: t0, base: `http://127.0.0.1:${port}` };
+}
+
+// node:http with a keep-alive agent: the client must not be the bottleneck on a 2-core machine.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function api(node, method, p, body, token = ADMIN) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: node.port, path: p, method, agent, headers: {
+      authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+    } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let j;
+        try { j = text ? JSON.parse(text) : undefined; } catch { j = text; }
+        if (res.statusCode >= 300) reject(new Error(`${method} ${p} -> ${res.statusCode} ${text.slice(0, 300)}`)); else resolve(j);
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const rssMb = (pid) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+const digest = async (node) => (await api(node, 'GET', '/api/v1/admin/state?content=false')).digest;
+
+async function pool(concurrency, total, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (;;) { const i = next++; if (i >= total) return; await fn(i); }
+  }));
+}
+
+async function waitEqual(a, b, stepMs = 10, timeoutMs = 120_000) {
+  const t0 = performance.now();
+  for (;;) {
+    const [da, db] = await Promise.all([digest(a), digest(b)]);
+    if (da === db) return performance.now() - t0;
+    if (performance.now() - t0 > timeoutMs) throw new Error('replicas did not converge');
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+const results = {};
+const line = (k, v) => { results[k] = v; console.log(`${k.padEnd(44)} ${v}`); };
+
+console.log(`nexus benchmark: ${N} subscribers, fsync ${FSYNC ? 'on (group commit)' : 'off'}, ${os.cpus().length} CPUs, node ${process.version}`);
+const [pa, pb] = [await freePort(), await freePort()];
+const A = await startNode('bench-a', pa, []);
+
+// ---- world ----
+const ncTok = (await api(A, 'POST', '/api/v1/netcos', { id: 'nc', name: 'NetCo' })).token;
+const ispTok = (await api(A, 'POST', '/api/v1/ispcos', { id: 'isp', name: 'ISP', radius: { servers: ['192.0.2.1:1812'], realm: '@isp.example' } })).token;
+await api(A, 'POST', '/api/v1/pools', { id: 'v4', type: 'ipv4', cidr: '100.64.0.0/14' }, ispTok);
+await api(A, 'POST', '/api/v1/pools', { id: 'v6', type: 'ipv6', prefix: '2001:db8::/32', delegated_length: 56 }, ispTok);
+const DEVICES = Math.max(1, Math.ceil(N / 1000));
+for (let d = 0; d < DEVICES; d++) await api(A, 'POST', '/api/v1/devices', { id: `olt${d}`, serial: `SN${d}` }, ncTok);
+const subId = (i) => `sub-${String(i).padStart(7, '0')}`;
+
+// ---- insert rate (physical layer, bulk API) ----
+{
+  const BATCH = 2000;
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += BATCH) {
+    const subscribers = [];
+    for (let k = i; k < Math.min(N, i + BATCH); k++) subscribers.push({ id: subId(k), nte_id: `NTE-${k}`, device_id: `olt${k % DEVICES}` });
+    const r = await api(A, 'POST', '/api/v1/subscribers/bulk', { subscribers }, ncTok);
+    if (r.failed.length) throw new Error(JSON.stringify(r.failed[0]));
+  }
+  const s = (performance.now() - t0) / 1000;
+  line('insert: subscribers/s (bulk HTTP, 2000/req)', Math.round(N / s));
+}
+
+// ---- allocation rate ----
+const SINGLE = Math.min(5000, Math.floor(N / 10));
+{
+  const t0 = performance.now();
+  await pool(32, SINGLE, (i) => api(A, 'POST', `/api/v1/subscribers/${subId(i)}/allocations`, { pool_id: 'v4' }));
+  const s = (performance.now() - t0) / 1000;
+  line('allocate: IPv4/s (one per HTTP request, 32 in flight)', Math.round(SINGLE / s));
+}
+{
+  const BATCH = 5000;
+  const t0 = performance.now();
+  let n = 0;
+  for (const poolId of ['v4', 'v6']) {
+    for (let i = poolId === 'v4' ? SINGLE : 0; i < N; i += BATCH) {
+      const ids = [];
+      for (let k = i; k < Math.min(N, i + BATCH); k++) ids.push(subId(k));
+      const r = await api(A, 'POST', `/api/v1/pools/${poolId}/allocations`, { subscriber_ids: ids });
+      if (r.failed.length) throw new Error(JSON.stringify(r.failed[0]));
+      n += r.items.length;
+    }
+  }
+  const s = (performance.now() - t0) / 1000;
+  line('allocate: units/s (bulk HTTP, 5000/req, v4+v6)', Math.round(n / s));
+}
+{
+  // The engine alone: the same allocator and persistence, no HTTP.
+  const lib = await import(pathToFileURL(path.join(DIST, 'index.js')).href);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nexus-bench-engine-'));
+  dirs.push(dir);
+  const store = lib.createStore({ dataDir: dir, fsync: FSYNC, compactBytes: 1 << 30 }, { log: lib.silentLogger });
+  const allocs = lib.createAllocations({ defaultBlockSize: 64, defaultQuarantineSeconds: 300 },
+    { store, clock: lib.systemClock, log: lib.silentLogger, membership: { self: 'e1', live: () => ['e1', 'e2', 'e3'] } });
+  allocs.definePool({ id: 'e4', type: 'ipv4', cidr: '10.0.0.0/14', owner_kind: 'ispco', owner_id: 'x', created_at: 0 });
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) allocs.allocate('e4', subId(i));
+  await store.flush();
+  const s = (performance.now() - t0) / 1000;
+  line('allocate: IPv4/s (engine in-process, logged)', Math.round(N / s));
+  store.close();
+}
+const util = (await api(A, 'GET', '/api/v1/pools/v4')).utilisation;
+line('pool v4 utilisation', `${util.allocated}/${util.usable} (${(util.utilisation * 100).toFixed(1)}%)`);
+await new Promise((r) => setTimeout(r, 500));
+line('memory: resident MB at N subscribers (replica A)', rssMb(A.child.pid).toFixed(0));
+{
+  const t0 = performance.now();
+  await api(A, 'GET', '/api/v1/admin/state?content=true');
+  line('content hash of full state, ms (diagnostic)', Math.round(performance.now() - t0));
+}
+
+// ---- a new replica syncs from nothing ----
+const B = await startNode('bench-b', pb, [pa]);
+{
+  await waitEqual(A, B, 20, 300_000);
+  line('new replica: spawn -> identical state, s', ((performance.now() - B.startedAt) / 1000).toFixed(2));
+  line('memory: resident MB (replica B after sync)', rssMb(B.child.pid).toFixed(0));
+}
+
+// ---- partition, 1000 changes per side, heal ----
+{
+  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: false });
+  for (let k = 0; k < 100; k++) {
+    const st = await api(A, 'GET', '/api/v1/admin/replication');
+    if (st.live.length === 1) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const CHANGES = 1000;
+  await pool(16, CHANGES, (i) => api(A, 'PATCH', `/api/v1/subscribers/${subId(i)}`, { service_tier: `tier-a-${i}` }));
+  await pool(16, CHANGES, (i) => api(B, 'PATCH', `/api/v1/subscribers/${subId(N - 1 - i)}`, { service_tier: `tier-b-${i}` }));
+  if ((await digest(A)) === (await digest(B))) throw new Error('partition did not separate the replicas');
+  const t0 = performance.now();
+  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: true });
+  await waitEqual(A, B, 5);
+  line('partition heal: converge after 1000+1000 changes, s', ((performance.now() - t0) / 1000).toFixed(3));
+  const [a0, b0] = await Promise.all([api(A, 'GET', `/api/v1/subscribers/${subId(N - 1)}`), api(B, 'GET', `/api/v1/subscribers/${subId(0)}`)]);
+  if (a0.service_tier !== 'tier-b-0' || b0.service_tier !== 'tier-a-0') throw new Error('changes from one side are missing on the other');
+}
+
+const targets = {
+  'allocations/s >= 10,000': results['allocate: units/s (bulk HTTP, 5000/req, v4+v6)'] >= 10_000,
+  'new replica in sync <= 5 s': Number(results['new replica: spawn -> identical state, s']) <= 5,
+  'convergence <= 0.5 s': Number(results['partition heal: converge after 1000+1000 changes, s']) <= 0.5,
+  'resident < 400 MB': Number(results['memory: resident MB at N subscribers (replica A)']) < 400,
+};
+console.log('\ntargets:');
+for (const [k, ok] of Object.entries(targets)) console.log(`  ${ok ? 'met ' : 'MISS'}  ${k}`);
+console.log(JSON.stringify({ subscribers: N, fsync: FSYNC, results }, null, 0));
+cleanup();
+process.exit(0);
