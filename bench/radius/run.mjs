@@ -88,7 +88,8 @@ async function radclientRate(fr, n) {
   const cpu0 = cpuOf(fr.pid());
   const t0 = process.hrtime.bigint();
   const out = await new Promise((resolve) => {
-    const c = spawn('radclient', ['-q', '-s', '-p', String(CONCURRENCY), '-f', file, `127.0.0.1:${fr.authPort}`, 'auth', fr.secret]);
+    // bash's `time` reports radclient's own user+system CPU on the last stderr line.
+    const c = spawn('bash', ['-c', `TIMEFORMAT='cpu %U %S'; time radclient -q -s -p ${CONCURRENCY} -f ${file} 127.0.0.1:${fr.authPort} auth ${fr.secret}`]);
     let text = '';
     c.stdout.on('data', (d) => { text += d; });
     c.stderr.on('data', (d) => { text += d; });
@@ -98,7 +99,9 @@ async function radclientRate(fr, n) {
   const serverCpu = cpuOf(fr.pid()) - cpu0;
   rmSync(dir, { recursive: true, force: true });
   const accepted = Number(/Accepted\s*:\s*(\d+)/.exec(out)?.[1] ?? NaN);
-  return { rate: accepted / secs, accepted, secs, serverCpu };
+  const m = /cpu ([\d.]+) ([\d.]+)/.exec(out);
+  const clientCpu = m ? Number(m[1]) + Number(m[2]) : NaN;
+  return { rate: accepted / secs, accepted, secs, serverCpu, clientCpu };
 }
 
 /** Our client, closed loop: CONCURRENCY requests always outstanding for SECONDS. */
@@ -173,7 +176,7 @@ console.log(`# RADIUS Access-Request benchmark: FreeRADIUS ${THREADS} threads on
 let rc;
 for (let run = 0; run < 3; run++) {
   const r = await withServer((fr) => radclientRate(fr, 10_000));
-  console.log(`radclient      : ${fmt(r.rate, 0)} auth/s (${r.accepted} accepted in ${fmt(r.secs, 2)} s), server CPU ${fmt((r.serverCpu / r.accepted) * 1000, 3)} s per 1000`);
+  console.log(`radclient      : ${fmt(r.rate, 0)} auth/s (${r.accepted} accepted in ${fmt(r.secs, 2)} s), radclient CPU ${fmt((r.clientCpu / r.accepted) * 1000, 3)} s / server CPU ${fmt((r.serverCpu / r.accepted) * 1000, 3)} s per 1000`);
   if (!rc || r.rate > rc.rate) rc = r;
 }
 const cl = await withServer((fr) => closedLoop(fr));

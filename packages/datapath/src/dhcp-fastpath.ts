@@ -166,13 +166,6 @@ export class DhcpFastPath {
     }
   }
 
-  /** Runs the program `repeat` times on `frame`; the kernel reports the mean time per run. */
-  testRunRepeat(frame: Uint8Array, repeat: number): { verdict: XdpVerdict; durationNs: number } {
-    if (this.progFd < 0) throw new BngError('BNG_ERR_BPF_OBJECT', 'testRunRepeat needs an instance from DhcpFastPath.load()');
-    const r = wrapNative(() => native().progTestRun(this.progFd, Buffer.from(frame), repeat, frame.length + 2048));
-    return { verdict: XDP_VERDICTS[r.retval] ?? 'aborted', durationNs: r.duration };
-  }
-
   /** Runs the program once on `frame` with BPF_PROG_RUN (only for an instance from load()). */
   testRun(frame: Uint8Array): { verdict: XdpVerdict; frame: Buffer } {
     if (this.progFd < 0) throw new BngError('BNG_ERR_BPF_OBJECT', 'testRun needs an instance from DhcpFastPath.load()');

@@ -1,0 +1,180 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LeaseState,
+  crc32,
+  createMemoryLeaseStore,
+  openLeaseJournal,
+  type LeaseRecord,
+} from '../src/dhcp/index.js';
+import { MessageType, baseConfig, clientMessage, dora, harness, meta, sent } from './dhcp-helpers.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bng-lease-journal-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const lease = (ip: string, over: Partial<LeaseRecord> = {}): LeaseRecord => ({
+  ip,
+  clientKey: `hw:1:${ip}`,
+  mac: '02:00:00:00:00:01',
+  pool: 'p',
+  state: LeaseState.BOUND,
+  expiresAtMs: 5000,
+  updatedAtMs: 1000,
+  ...over,
+});
+
+describe('memory lease store', () => {
+  it('indexes by address and by client; a client key follows its latest record', () => {
+    const s = createMemoryLeaseStore();
+    s.put(lease('10.0.0.1', { clientKey: 'a' }));
+    s.put(lease('10.0.0.2', { clientKey: 'a' }));
+    expect(s.findByClient('a')!.ip).toBe('10.0.0.2');
+    expect(s.get('10.0.0.1')!.clientKey).toBe('a');
+    // the address moves to another client: 'a' still finds its latest
+    s.put(lease('10.0.0.1', { clientKey: 'b' }));
+    expect(s.findByClient('a')!.ip).toBe('10.0.0.2');
+    expect(s.findByClient('b')!.ip).toBe('10.0.0.1');
+    s.delete('10.0.0.2');
+    expect(s.findByClient('a')).toBeUndefined();
+    expect(s.size).toBe(1);
+    // unowned records (quarantine) are not indexed by client
+    s.put(lease('10.0.0.3', { clientKey: '', state: LeaseState.DECLINED }));
+    expect(s.findByClient('')).toBeUndefined();
+    expect([...s.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
+  });
+});
+
+describe('lease journal', () => {
+  it('CRC-32 check value', () => {
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+
+  it('a binding ACKed before a crash is there after restart; offers are not written', () => {
+    const path = join(dir, 'leases.journal');
+    const j1 = openLeaseJournal(path);
+    const h1 = harness(baseConfig, createMemoryLeaseStore({ journal: j1 }));
+    const ack = dora(h1);
+    sent(h1.server.handle(clientMessage(MessageType.DHCPDISCOVER, { mac: '02:00:00:00:00:02' }), meta(), h1.now.ms));
+    expect(j1.entries).toBe(1);
+    // no close(): a crash does not close files
+    const j2 = openLeaseJournal(path);
+    expect(j2.truncatedBytes).toBe(0);
+    const store = createMemoryLeaseStore({ journal: j2 });
+    expect(store.size).toBe(1);
+    expect(store.get(ack.message.yiaddr)).toMatchObject({ state: 'bound', mac: '02:00:00:00:00:01' });
+    // the restarted server renews it
+    const h2 = harness(baseConfig, store);
+    h2.now.ms = h1.now.ms + 1000;
+    const renew = h2.server.handle(clientMessage(MessageType.DHCPREQUEST, { ciaddr: ack.message.yiaddr }), meta({ dstIp: '10.0.1.1' }), h2.now.ms);
+    expect(renew.map((a) => a.type)).toEqual(['bind', 'send']);
+    j1.close();
+    j2.close();
+  });
+
+  it('release and delete are durable too', () => {
+    const path = join(dir, 'l.journal');
+    const j = openLeaseJournal(path);
+    const s = createMemoryLeaseStore({ journal: j });
+    s.put(lease('10.0.0.1'));
+    s.put(lease('10.0.0.2'));
+    s.put(lease('10.0.0.1', { state: LeaseState.RELEASED }));
+    s.delete('10.0.0.2');
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()]).toEqual([lease('10.0.0.1', { state: LeaseState.RELEASED })]);
+  });
+
+  it('a torn tail is cut at the last good entry, and appending continues', () => {
+    const path = join(dir, 'l.journal');
+    const j = openLeaseJournal(path);
+    const s = createMemoryLeaseStore({ journal: j });
+    s.put(lease('10.0.0.1'));
+    s.put(lease('10.0.0.2'));
+    j.close();
+    const goodSize = statSync(path).size;
+    const torn = '1234abcd {"op":"put","lease":{"ip":"10.0.0';
+    appendFileSync(path, torn);
+    const j2 = openLeaseJournal(path);
+    expect(j2.truncatedBytes).toBe(torn.length);
+    expect(statSync(path).size).toBe(goodSize);
+    const s2 = createMemoryLeaseStore({ journal: j2 });
+    expect(s2.size).toBe(2);
+    s2.put(lease('10.0.0.3'));
+    j2.close();
+    expect(createMemoryLeaseStore({ journal: openLeaseJournal(path) }).size).toBe(3);
+  });
+
+  it('a line with a bad checksum ends the trusted part', () => {
+    const path = join(dir, 'l.journal');
+    const j = openLeaseJournal(path);
+    const s = createMemoryLeaseStore({ journal: j });
+    s.put(lease('10.0.0.1'));
+    s.put(lease('10.0.0.2'));
+    j.close();
+    const text = readFileSync(path, 'utf8');
+    const lines = text.split('\n');
+    lines[1] = lines[1]!.replace('10.0.0.2', '10.0.0.9'); // payload changed, CRC not
+    writeFileSync(path, lines.join('\n'));
+    const j2 = openLeaseJournal(path);
+    expect(j2.truncatedBytes).toBeGreaterThan(0);
+    expect([...createMemoryLeaseStore({ journal: j2 }).all()].map((r) => r.ip)).toEqual(['10.0.0.1']);
+    j2.close();
+  });
+
+  it('a crash at any byte leaves a readable prefix of the history', () => {
+    const path = join(dir, 'l.journal');
+    const j = openLeaseJournal(path, { fsync: false });
+    const s = createMemoryLeaseStore({ journal: j });
+    for (let i = 1; i <= 4; i++) s.put(lease(`10.0.0.${i}`));
+    s.delete('10.0.0.2');
+    j.close();
+    const full = readFileSync(path);
+    const ends = [0];
+    for (let k = 0; k < full.length; k++) if (full[k] === 0x0a) ends.push(k + 1);
+    for (let cut = 0; cut <= full.length; cut++) {
+      writeFileSync(path, full.subarray(0, cut));
+      const jc = openLeaseJournal(path, { fsync: false });
+      const complete = ends.filter((e) => e <= cut).length - 1;
+      expect(jc.entries).toBe(complete);
+      expect(statSync(path).size).toBe(ends[complete]);
+      createMemoryLeaseStore({ journal: jc });
+      jc.close();
+    }
+  });
+
+  it('compaction rewrites the live records and keeps the state', () => {
+    const path = join(dir, 'l.journal');
+    const j = openLeaseJournal(path);
+    const s = createMemoryLeaseStore({ journal: j, compactSlack: 10 });
+    for (let round = 0; round < 20; round++) {
+      for (let i = 1; i <= 3; i++) s.put(lease(`10.0.0.${i}`, { updatedAtMs: round }));
+    }
+    // 60 puts, 3 live records: the file was rewritten on the way
+    expect(j.entries).toBeLessThanOrEqual(2 * 3 + 10 + 1);
+    s.put(lease('10.0.0.9', { state: LeaseState.OFFERED }));
+    s.compact();
+    expect(j.entries).toBe(3); // offers are not written
+    s.put(lease('10.0.0.4'));
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()].map((r) => [r.ip, r.updatedAtMs]).sort()).toEqual([
+      ['10.0.0.1', 19],
+      ['10.0.0.2', 19],
+      ['10.0.0.3', 19],
+      ['10.0.0.4', 1000],
+    ]);
+  });
+
+  it('a closed journal refuses writes', () => {
+    const j = openLeaseJournal(join(dir, 'sub', 'l.journal'));
+    j.close();
+    expect(() => j.append({ op: 'delete', ip: '10.0.0.1' })).toThrow(/closed/);
+  });
+});
