@@ -2,7 +2,7 @@
 // dhcpcd each get their provisioned address from the kernel and renew it there; perfdhcp, as a
 // relay, gets offers and acks. The program's counters prove the kernel answered.
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DhcpFastPath, type FastPathEvent } from '@bng/datapath';
 import { Lab, addressesOf, waitFor } from '@bng/testkit';
@@ -26,6 +26,10 @@ afterAll(() => {
       // gone with the lab
     }
     lab.destroy();
+    // dhcpcd keeps its lease by interface name; the names were this lab's
+    for (const f of existsSync('/var/lib/dhcpcd') ? readdirSync('/var/lib/dhcpcd') : []) {
+      if (f.startsWith(`${lab.id}c`)) rmSync(join('/var/lib/dhcpcd', f), { force: true });
+    }
   }
 });
 
@@ -131,18 +135,19 @@ describe('real clients against the XDP fast path', () => {
       entries.push([{ mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}` }, { ip: `${s.net}.${(i % 200) + 20}`, poolId: 1 }]);
     }
     s.fp.setSubscribers(entries);
-    const p = s.lab.spawn(s.ns, 'perfdhcp', ['-4', '-l', `${s.net}.2`, '-r', '200', '-R', String(clients), '-b', 'mac=02:00:00:00:00:00', '-p', '4', `${s.net}.1`]);
-    const code = await p.exited;
+    const p = s.lab.spawn(s.ns, 'perfdhcp', ['-4', '-l', `${s.net}.2`, '-r', '200', '-R', String(clients), '-b', 'mac=02:00:00:00:00:00', '-p', '4', '-W', '1000000', `${s.net}.1`]);
+    await p.exited;
     const out = p.output();
-    const sent = Number(/sent packets: (\d+)/.exec(out)?.[1] ?? 0);
+    const sentAll = [...out.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
     const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
     const counters = s.fp.readCounters();
-    const nz = Object.entries(counters).filter(([, v]) => v > 0n);
-    expect(code, out + JSON.stringify(nz, (_, v) => (typeof v === 'bigint' ? Number(v) : v))).toBe(0);
-    expect(sent).toBeGreaterThan(100);
-    expect(received.length).toBe(2); // DO and RA exchanges
-    expect(received[0]).toBeGreaterThan(0);
-    expect(received[1]).toBeGreaterThan(0);
+    const nz = JSON.stringify(Object.entries(counters).filter(([, v]) => v > 0n), (_, v) => (typeof v === 'bigint' ? Number(v) : v));
+    // perfdhcp exits non-zero on any drop; what is checked is the loss, under 1% each way
+    expect(sentAll.length, out).toBe(2); // DISCOVER-OFFER and REQUEST-ACK exchanges
+    expect(received.length, out).toBe(2);
+    expect(sentAll[0]).toBeGreaterThan(100);
+    expect(received[0]! / sentAll[0]!, out + nz).toBeGreaterThanOrEqual(0.99);
+    expect(received[1]! / sentAll[1]!, out + nz).toBeGreaterThanOrEqual(0.99);
     expect(counters.tx_offer).toBeGreaterThanOrEqual(BigInt(received[0]!));
     expect(counters.tx_ack).toBeGreaterThanOrEqual(BigInt(received[1]!));
     expect(counters.pass_unknown_subscriber).toBe(0n);
