@@ -246,3 +246,21 @@ describe('properties', () => {
     );
   });
 });
+
+describe('MD5 and HMAC-MD5 (JavaScript) agree with node:crypto', () => {
+  it('on arbitrary inputs, split arbitrarily', async () => {
+    const { createHash, createHmac } = await import('node:crypto');
+    const { Md5, hmacMd5, md5 } = radius;
+    expect(Buffer.from(md5(new Uint8Array(0))).toString('hex')).toBe('d41d8cd98f00b204e9800998ecf8427e'); // RFC 1321 §A.5
+    expect(Buffer.from(md5(utf8('abc'))).toString('hex')).toBe('900150983cd24fb0d6963f7d28e17f72');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 100 }), fc.nat(300), (data, key, cut) => {
+        const c = Math.min(cut, data.length);
+        const h = new Md5().update(data.subarray(0, c)).update(data.subarray(c)).digest();
+        expect(Buffer.from(h).toString('hex')).toBe(createHash('md5').update(data).digest('hex'));
+        expect(Buffer.from(hmacMd5(key, data)).toString('hex')).toBe(createHmac('md5', key).update(data).digest('hex'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

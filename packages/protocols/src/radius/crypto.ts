@@ -1,18 +1,22 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { BngError } from '@bng/api';
+import { hmacKey, md5Of } from './md5.js';
 
 export function md5(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('md5');
-  for (const p of parts) h.update(p);
-  return h.digest();
+  return md5Of(...parts);
 }
 
 export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return createHmac('md5', key).update(data).digest();
+  const h = hmacKey(key).start();
+  h.update(data);
+  return h.digest();
 }
 
+/** Compares without an early exit, so timing says nothing about where a forgery differs. */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 const te = new TextEncoder();

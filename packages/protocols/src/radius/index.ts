@@ -6,3 +6,4 @@ export * from './packet.js';
 export * from './attributes.js';
 export * from './crypto.js';
 export * from './message.js';
+export * from './md5.js';

@@ -1,7 +1,7 @@
-import { createHash, createHmac } from 'node:crypto';
 import { BngError } from '@bng/api';
 import { AttrType, AUTHENTICATOR_LENGTH, RadiusCode } from './constants.js';
 import { constantTimeEqual, hidePassword, hmacMd5, md5 } from './crypto.js';
+import { hmacKey, Md5 } from './md5.js';
 import { encodePacket, type RadiusPacket, type RawAttribute } from './packet.js';
 
 /** A request attribute; `hide` asks for RFC 2865 §5.2 hiding once the authenticator is known. */
@@ -105,7 +105,7 @@ function checkMessageAuthenticator(p: RadiusPacket, secret: Uint8Array, authFiel
   const b = p.bytes;
   // HMAC over the packet with authField in the authenticator and the MA value zeroed, fed in
   // slices instead of copying the packet.
-  const h = createHmac('md5', secret);
+  const h = hmacKey(secret).start();
   h.update(b.subarray(0, 4));
   h.update(authField);
   h.update(b.subarray(20, off));
@@ -115,7 +115,7 @@ function checkMessageAuthenticator(p: RadiusPacket, secret: Uint8Array, authFiel
 }
 
 function keyedMd5(b: Uint8Array, authField: Uint8Array, secret: Uint8Array): Uint8Array {
-  return createHash('md5').update(b.subarray(0, 4)).update(authField).update(b.subarray(20)).update(secret).digest();
+  return new Md5().update(b.subarray(0, 4)).update(authField).update(b.subarray(20)).update(secret).digest();
 }
 
 /**
