@@ -138,7 +138,49 @@ const subId = (i) => `sub-${String(i).padStart(7, '0')}`;
   line('insert: subscribers/s (bulk, full record + v4 + v6)', Math.round(N / s));
 }
 
-// ---- allocation rate ----
+const util = (await api(A, 'GET', '/api/v1/pools/v4')).utilisation;
+line('pool v4 utilisation', `${util.allocated}/${util.usable} (${(util.utilisation * 100).toFixed(1)}%)`);
+await new Promise((r) => setTimeout(r, 500));
+line('memory: resident MB at N subscribers (replica A)', rssMb(A.child.pid).toFixed(0));
+{
+  const m = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: A.port, path: '/metrics', agent }, (res) => { let t = ''; res.on('data', (c) => { t += c; }); res.on('end', () => resolve(t)); }));
+  const heap = /^nexus_process_nodejs_heap_size_used_bytes (\S+)/m.exec(m);
+  line('memory: V8 heap used MB (replica A)', heap ? (Number(heap[1]) / 1048576).toFixed(0) : 'n/a');
+}
+// ---- a new replica syncs from nothing ----
+const B = await startNode('bench-b', pb, [pa]);
+{
+  await waitEqual(A, B, 20, 300_000);
+  const done = performance.now();
+  line('new replica: spawn -> identical state, s', ((done - B.startedAt) / 1000).toFixed(2));
+  line('new replica: listening -> identical state, s', ((done - B.listenedAt) / 1000).toFixed(2));
+  line('memory: resident MB (replica B after sync)', rssMb(B.child.pid).toFixed(0));
+}
+
+// ---- partition, 1000 changes per side, heal ----
+{
+  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: false });
+  for (let k = 0; k < 100; k++) {
+    const st = await api(A, 'GET', '/api/v1/admin/replication');
+    if (st.live.length === 1) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const CHANGES = 1000;
+  await pool(16, CHANGES, (i) => api(A, 'PATCH', `/api/v1/subscribers/${subId(i)}`, { service_tier: `tier-a-${i}` }));
+  await pool(16, CHANGES, (i) => api(B, 'PATCH', `/api/v1/subscribers/${subId(N - 1 - i)}`, { service_tier: `tier-b-${i}` }));
+  if ((await digest(A)) === (await digest(B))) throw new Error('partition did not separate the replicas');
+  const t0 = performance.now();
+  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: true });
+  await waitEqual(A, B, 5);
+  line('partition heal: converge after 1000+1000 changes, s', ((performance.now() - t0) / 1000).toFixed(3));
+  const [a0, b0] = await Promise.all([api(A, 'GET', `/api/v1/subscribers/${subId(N - 1)}`), api(B, 'GET', `/api/v1/subscribers/${subId(0)}`)]);
+  if (a0.service_tier !== 'tier-b-0' || b0.service_tier !== 'tier-a-0') throw new Error('changes from one side are missing on the other');
+}
+
+await new Promise((r) => setTimeout(r, 3000));
+line('memory: resident MB after 3 s idle (A / B)', `${rssMb(A.child.pid).toFixed(0)} / ${rssMb(B.child.pid).toFixed(0)}`);
+
+// ---- allocation rate (last: it adds a third pool's worth of state to both replicas) ----
 const SINGLE = Math.min(5000, Math.floor(N / 10));
 {
   const t0 = performance.now();
@@ -177,50 +219,6 @@ const SINGLE = Math.min(5000, Math.floor(N / 10));
   const s = (performance.now() - t0) / 1000;
   line('allocate: IPv4/s (engine in-process, logged)', Math.round(N / s));
   store.close();
-}
-const util = (await api(A, 'GET', '/api/v1/pools/v4')).utilisation;
-line('pool v4 utilisation', `${util.allocated}/${util.usable} (${(util.utilisation * 100).toFixed(1)}%)`);
-await new Promise((r) => setTimeout(r, 500));
-line('memory: resident MB at N subscribers (replica A)', rssMb(A.child.pid).toFixed(0));
-{
-  const m = await new Promise((resolve) => http.get({ host: '127.0.0.1', port: A.port, path: '/metrics', agent }, (res) => { let t = ''; res.on('data', (c) => { t += c; }); res.on('end', () => resolve(t)); }));
-  const heap = /^nexus_process_nodejs_heap_size_used_bytes (\S+)/m.exec(m);
-  line('memory: V8 heap used MB (replica A)', heap ? (Number(heap[1]) / 1048576).toFixed(0) : 'n/a');
-}
-{
-  const t0 = performance.now();
-  await api(A, 'GET', '/api/v1/admin/state?content=true');
-  line('content hash of full state, ms (diagnostic)', Math.round(performance.now() - t0));
-}
-
-// ---- a new replica syncs from nothing ----
-const B = await startNode('bench-b', pb, [pa]);
-{
-  await waitEqual(A, B, 20, 300_000);
-  const done = performance.now();
-  line('new replica: spawn -> identical state, s', ((done - B.startedAt) / 1000).toFixed(2));
-  line('new replica: listening -> identical state, s', ((done - B.listenedAt) / 1000).toFixed(2));
-  line('memory: resident MB (replica B after sync)', rssMb(B.child.pid).toFixed(0));
-}
-
-// ---- partition, 1000 changes per side, heal ----
-{
-  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: false });
-  for (let k = 0; k < 100; k++) {
-    const st = await api(A, 'GET', '/api/v1/admin/replication');
-    if (st.live.length === 1) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const CHANGES = 1000;
-  await pool(16, CHANGES, (i) => api(A, 'PATCH', `/api/v1/subscribers/${subId(i)}`, { service_tier: `tier-a-${i}` }));
-  await pool(16, CHANGES, (i) => api(B, 'PATCH', `/api/v1/subscribers/${subId(N - 1 - i)}`, { service_tier: `tier-b-${i}` }));
-  if ((await digest(A)) === (await digest(B))) throw new Error('partition did not separate the replicas');
-  const t0 = performance.now();
-  await api(B, 'PUT', '/api/v1/admin/replication', { enabled: true });
-  await waitEqual(A, B, 5);
-  line('partition heal: converge after 1000+1000 changes, s', ((performance.now() - t0) / 1000).toFixed(3));
-  const [a0, b0] = await Promise.all([api(A, 'GET', `/api/v1/subscribers/${subId(N - 1)}`), api(B, 'GET', `/api/v1/subscribers/${subId(0)}`)]);
-  if (a0.service_tier !== 'tier-b-0' || b0.service_tier !== 'tier-a-0') throw new Error('changes from one side are missing on the other');
 }
 
 const targets = {

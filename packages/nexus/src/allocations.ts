@@ -52,7 +52,8 @@ interface PoolState {
   def: PoolRecord | undefined;
   geom: PoolGeometry | undefined;
   bySub: Map<string, number>;
-  byIdx: Map<number, string[]>;
+  /** Unit -> holder; an array only while a merge has left duplicates (one string per unit is the norm). */
+  byIdx: Map<number, string | string[]>;
   quarantine: Map<number, QuarantineValue>;
   reservedBySub: Map<string, number>;
   reservedByIdx: Map<number, string>;
@@ -79,11 +80,18 @@ export interface Allocations {
   /** Re-examine every pool (after the live set changed, or periodically while duplicates exist). */
   recheck(): void;
   duplicateCount(): number;
+  /** Run fn with one open transaction on each named pool: many allocations, one update each. */
+  batch<T>(poolIds: readonly string[], fn: () => T): T;
 }
 
 export function createAllocations(
   config: AllocationsConfig,
-  deps: { store: Store; clock: Clock; log: Logger; membership: Membership; onConflict?: (e: AllocationEvent) => void },
+  deps: {
+    store: Store; clock: Clock; log: Logger; membership: Membership;
+    onConflict?: (e: AllocationEvent) => void;
+    /** Counts outcomes (metrics): allocated, existing (sticky), exhausted, released. */
+    onOutcome?: (poolId: string, outcome: 'allocated' | 'existing' | 'exhausted' | 'released') => void;
+  },
 ): Allocations {
   const { store, clock, membership } = deps;
   const log = deps.log.child({ component: 'allocations' });
@@ -106,19 +114,26 @@ export function createAllocations(
     });
   };
 
+  const holdersAt = (st: PoolState, idx: number): string[] => {
+    const h = st.byIdx.get(idx);
+    return h === undefined ? [] : typeof h === 'string' ? [h] : h;
+  };
   const addHolder = (st: PoolState, idx: number, sub: string) => {
-    const holders = st.byIdx.get(idx);
-    if (!holders) { st.byIdx.set(idx, [sub]); return; }
-    if (!holders.includes(sub)) holders.push(sub);
+    const h = st.byIdx.get(idx);
+    if (h === undefined) { st.byIdx.set(idx, sub); return; }
+    const holders = typeof h === 'string' ? [h] : h;
+    if (holders.includes(sub)) return;
+    holders.push(sub);
+    st.byIdx.set(idx, holders);
     if (holders.length === 2) dupCount++;
-    if (holders.length > 1) scheduleResolve(st.id);
+    scheduleResolve(st.id);
   };
   const removeHolder = (st: PoolState, idx: number, sub: string) => {
-    const holders = st.byIdx.get(idx);
-    if (!holders) return;
+    const holders = holdersAt(st, idx);
+    if (holders.length === 0) return;
     const rest = holders.filter((h) => h !== sub);
     if (holders.length >= 2 && rest.length < 2) { dupCount--; firstSeen.delete(`${st.id}#${idx}`); }
-    if (rest.length === 0) st.byIdx.delete(idx); else st.byIdx.set(idx, rest);
+    if (rest.length === 0) st.byIdx.delete(idx); else st.byIdx.set(idx, rest.length === 1 ? rest[0]! : rest);
   };
 
   const syncSub = (st: PoolState, alloc: Y.Map<StoredAllocation>, sub: string) => {
@@ -199,8 +214,8 @@ export function createAllocations(
   const choose = (st: PoolState & { def: PoolRecord; geom: PoolGeometry }, sub: string, now: number): number | undefined => {
     const reserved = st.reservedBySub.get(sub);
     if (reserved !== undefined) {
-      const holders = st.byIdx.get(reserved);
-      if (holders && holders.some((h) => h !== sub)) {
+      const holders = holdersAt(st, reserved);
+      if (holders.some((h) => h !== sub)) {
         throw new BngError('BNG_ERR_CONFLICT', `reserved address ${st.geom.format(reserved)} is held by ${holders[0]}`);
       }
       return reserved;
@@ -239,15 +254,22 @@ export function createAllocations(
       const st = ready(poolId);
       const alloc = st.doc.getMap<StoredAllocation>('alloc');
       const existing = alloc.get(sub);
-      if (existing !== undefined) return decodeAllocation(existing, st.geom); // sticky: the same subscriber keeps its address
+      if (existing !== undefined) { deps.onOutcome?.(poolId, 'existing'); return decodeAllocation(existing, st.geom); } // sticky
       const now = clock.now();
       const idx = choose(st, sub, now);
-      if (idx === undefined) throw new BngError('BNG_ERR_POOL_EXHAUSTED', `pool ${poolId} has no free ${st.def.type} unit`);
+      if (idx === undefined) {
+        deps.onOutcome?.(poolId, 'exhausted');
+        throw new BngError('BNG_ERR_POOL_EXHAUSTED', `pool ${poolId} has no free ${st.def.type} unit`);
+      }
+      deps.onOutcome?.(poolId, 'allocated');
       const value: AllocationValue = { i: idx, a: st.geom.format(idx), t: now, n: membership.self };
       st.doc.transact(() => {
         alloc.set(sub, encodeAllocation(idx, now, membership.self));
-        const q = st.quarantine.get(idx);
-        if (q) st.doc.getMap('quar').delete(String(idx));
+        // Index at once, not in the observer: inside a batch (one transaction for many
+        // allocations) observers run only at the end, and the next pick must see this one.
+        st.bySub.set(sub, idx);
+        addHolder(st, idx, sub);
+        if (st.quarantine.has(idx)) { st.doc.getMap('quar').delete(String(idx)); st.quarantine.delete(idx); }
       });
       return value;
     },
@@ -257,10 +279,17 @@ export function createAllocations(
       const stored = alloc.get(sub);
       if (stored === undefined) return undefined;
       const value = decodeAllocation(stored, st.geom);
+      deps.onOutcome?.(poolId, 'released');
       const seconds = st.def.quarantine_seconds ?? config.defaultQuarantineSeconds;
       st.doc.transact(() => {
         alloc.delete(sub);
-        if (seconds > 0) st.doc.getMap<QuarantineValue>('quar').set(String(value.i), { s: sub, u: clock.now() + seconds * 1000 });
+        st.bySub.delete(sub);
+        removeHolder(st, value.i, sub);
+        if (seconds > 0) {
+          const q: QuarantineValue = { s: sub, u: clock.now() + seconds * 1000 };
+          st.doc.getMap<QuarantineValue>('quar').set(String(value.i), q);
+          st.quarantine.set(value.i, q);
+        }
       });
       return value;
     },
@@ -272,9 +301,13 @@ export function createAllocations(
       }
       const other = st.reservedByIdx.get(idx);
       if (other !== undefined && other !== sub) throw new BngError('BNG_ERR_CONFLICT', `${address} is reserved for ${other}`);
-      const holders = st.byIdx.get(idx);
-      if (holders && holders.some((h) => h !== sub)) throw new BngError('BNG_ERR_CONFLICT', `${address} is held by ${holders[0]}`);
+      const holders = holdersAt(st, idx);
+      if (holders.some((h) => h !== sub)) throw new BngError('BNG_ERR_CONFLICT', `${address} is held by ${holders[0]}`);
       st.doc.getMap<number>('resv').set(sub, idx);
+      const prev = st.reservedBySub.get(sub);
+      if (prev !== undefined) st.reservedByIdx.delete(prev);
+      st.reservedBySub.set(sub, idx);
+      st.reservedByIdx.set(idx, sub);
       return idx;
     },
     list(poolId, limit, after) {
@@ -297,7 +330,7 @@ export function createAllocations(
     duplicates() {
       const out: Array<{ pool_id: string; index: number; holders: string[] }> = [];
       for (const st of pools.values()) {
-        for (const [index, holders] of st.byIdx) if (holders.length > 1) out.push({ pool_id: st.id, index, holders: [...holders] });
+        for (const [index, holders] of st.byIdx) if (typeof holders !== 'string' && holders.length > 1) out.push({ pool_id: st.id, index, holders: [...holders] });
       }
       return out;
     },
@@ -314,6 +347,11 @@ export function createAllocations(
       return n;
     },
     duplicateCount: () => dupCount,
+    batch(poolIds, fn) {
+      const docs = [...new Set(poolIds)].map((id) => pools.get(id)?.doc).filter((d): d is Y.Doc => d !== undefined);
+      const run = (i: number): ReturnType<typeof fn> => (i === docs.length ? fn() : docs[i]!.transact(() => run(i + 1)));
+      return run(0);
+    },
     recheck() {
       if (dupCount === 0) return;
       for (const id of pools.keys()) conflicted.add(id);
@@ -327,8 +365,8 @@ export function createAllocations(
         if (!st?.def || !st.geom) continue;
         const alloc = st.doc.getMap<StoredAllocation>('alloc');
         const allocatedAt = (sub: string) => { const v = alloc.get(sub); return v === undefined ? 0 : decodeAllocation(v, undefined).t; };
-        for (const [idx, holders] of [...st.byIdx]) {
-          if (holders.length < 2) continue;
+        const dups = [...st.byIdx].filter((e): e is [number, string[]] => typeof e[1] !== 'string' && e[1].length > 1).map(([i, h]) => [i, [...h]] as const);
+        for (const [idx, holders] of dups) {
           const claims: Claim[] = holders.map((h) => ({ subscriberId: h, at: allocatedAt(h), reservedFor: st.reservedByIdx.get(idx) }));
           const winner = claims.reduce((w, c) => conflictWinner(w, c));
           for (const loser of claims) {

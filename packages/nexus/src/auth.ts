@@ -5,7 +5,6 @@
  * peer secret and the device bootstrap key come from configuration.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import * as Y from 'yjs';
 import { BngError } from '@bng/api';
 import type { Store } from './store.js';
 import { AUTH_DOC } from './store.js';
@@ -88,4 +87,3 @@ export function requireKind(p: Principal | undefined, allowed: readonly Principa
 export const forbidden = (p: Principal, what: string) =>
   new BngError('BNG_ERR_FORBIDDEN', `${describePrincipal(p)} may not access ${what}`);
 
-export type { Y };

@@ -16,3 +16,4 @@ export * from './replication.js';
 export * from './server.js';
 export * from './service.js';
 export * from './watch.js';
+export * from './watch-client.js';

@@ -181,14 +181,18 @@ export function createReplication(config: ReplicationConfig, deps: { store: Stor
     ws.on('open', () => { opened = true; attach(ws, 'out', url); });
     ws.on('error', (err) => { log.debug({ url, err: err.message }, 'dial failed'); if (!opened) scheduleDial(url); });
     ws.on('unexpected-response', (_req, res) => {
-      log.warn({ url, status: res.statusCode }, 'peer refused replication');
+      // 503: the peer paused replication (partition drill): retry at the normal pace so the heal is
+      // quick. Anything else (401: wrong secret) will not fix itself soon: retry slowly.
+      const paused = res.statusCode === 503;
+      if (paused) log.debug({ url }, 'peer has paused replication'); else log.warn({ url, status: res.statusCode }, 'peer refused replication');
       ws.terminate();
+      scheduleDial(url, paused ? config.reconnectMs : Math.max(config.reconnectMs, 5000));
     });
   };
 
-  const scheduleDial = (url: string) => {
+  const scheduleDial = (url: string, delayMs = config.reconnectMs) => {
     if (!enabled || closed || timers.has(url)) return;
-    timers.set(url, setTimeout(() => dial(url), config.reconnectMs));
+    timers.set(url, setTimeout(() => dial(url), delayMs));
   };
 
   for (const url of config.peers) dial(url);

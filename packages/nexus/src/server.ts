@@ -55,7 +55,11 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
   let service: ReturnType<typeof createNexusService> | undefined;
   const allocations = createAllocations(
     { defaultBlockSize: config.allocation.block_size, defaultQuarantineSeconds: config.allocation.quarantine_seconds },
-    { store, clock, log, membership: replication.membership, onConflict: (e) => { metrics.conflicts.inc({ pool: e.pool_id }); service?.onConflict(e); } },
+    {
+      store, clock, log, membership: replication.membership,
+      onConflict: (e) => { metrics.conflicts.inc({ pool: e.pool_id }); service?.onConflict(e); },
+      onOutcome: (pool, result) => metrics.allocations.inc({ pool, result }),
+    },
   );
   service = createNexusService({ offlineAfterSeconds: config.devices.offline_after_seconds }, { store, allocations, auth, audit, clock, log, node: nodeId });
   const svc = service;

@@ -42,21 +42,12 @@ export function createNexusService(config: ServiceConfig, deps: {
 
   // ---- in-memory indexes, kept in step with local and replicated changes ----
   const subDevice = new Map<string, string>(); // subscriber -> device
-  const ispSubs = new Map<string, Set<string>>(); // ispco -> subscribers
-  const subIsp = new Map<string, string>();
+  const subIsp = new Map<string, string>(); // subscriber -> ISP serving it (lists scan it: one map, not two)
+  const setIsp = (sub: string, isp: string | undefined) => {
+    if (isp === undefined) subIsp.delete(sub); else if (subIsp.get(sub) !== isp) subIsp.set(sub, isp);
+  };
   const serialDevice = new Map<string, string>();
   const deviceSerial = new Map<string, string>();
-
-  const setIsp = (sub: string, isp: string | undefined) => {
-    const prev = subIsp.get(sub);
-    if (prev === isp) return;
-    if (prev !== undefined) ispSubs.get(prev)?.delete(sub);
-    if (isp === undefined) { subIsp.delete(sub); return; }
-    subIsp.set(sub, isp);
-    let set = ispSubs.get(isp);
-    if (!set) ispSubs.set(isp, (set = new Set()));
-    set.add(sub);
-  };
 
   const events = () => store.doc(EVENTS_DOC).getArray<NexusEvent>('list');
   const emit = (e: Omit<NexusEvent, 'at' | 'node'>) => { events().push([{ ...e, at: clock.now(), node } as NexusEvent]); };
@@ -238,15 +229,14 @@ export function createNexusService(config: ServiceConfig, deps: {
       record.radius_realm ??= isp.radius.realm;
     }
     // Seeds, "ISP churn": the old ISP's addresses go back to quarantine; the line stays.
-    const released: Array<{ pool: string; address: string }> = [];
+    // New addresses are taken first, so a failure (exhausted pool) leaves the old service intact.
+    const toRelease: string[] = [];
     if (changedIsp || prev?.ipv4_pool !== next.ipv4_pool || prev?.ipv6_pool !== next.ipv6_pool) {
       for (const [poolId] of Object.entries(allocations.of(sub))) {
         const pool = allocations.pool(poolId);
         if (!pool || pool.type === 'vlan') continue;
         const stillWanted = !changedIsp && isp && (pool.id === (next.ipv4_pool ?? pool.id) && pool.type === 'ipv4' || pool.id === (next.ipv6_pool ?? pool.id) && pool.type === 'ipv6');
-        if (stillWanted) continue;
-        const v = allocations.release(poolId, sub);
-        if (v) released.push({ pool: poolId, address: v.a });
+        if (!stillWanted) toRelease.push(poolId);
       }
     }
     const taken: string[] = [];
@@ -254,15 +244,25 @@ export function createNexusService(config: ServiceConfig, deps: {
       if (isp) {
         const pools = effectivePools(isp);
         const v4 = pickPool(pools.ipv4, next.ipv4_pool, ph.device_id, 'ipv4_pool');
-        if (v4) { allocations.allocate(v4, sub); taken.push(v4); }
         const v6 = pickPool(pools.ipv6, next.ipv6_pool, ph.device_id, 'ipv6_pool');
-        if (v6) { allocations.allocate(v6, sub); taken.push(v6); }
+        for (const poolId of [v4, v6]) {
+          if (poolId === undefined || toRelease.includes(poolId)) continue;
+          const had = allocations.get(poolId, sub) !== undefined;
+          allocations.allocate(poolId, sub);
+          if (!had) taken.push(poolId);
+        }
       }
     } catch (e) {
       for (const poolId of taken) allocations.release(poolId, sub);
       throw e;
     }
+    const released: Array<{ pool: string; address: string }> = [];
+    for (const poolId of toRelease) {
+      const v = allocations.release(poolId, sub);
+      if (v) released.push({ pool: poolId, address: v.a });
+    }
     doc.getMap<ServiceLayer>('svc').set(sub, record);
+    setIsp(sub, record.ispco_id); // at once: inside a batch the observer runs only at the end
     if (changedIsp && prev?.ispco_id !== undefined) {
       emit({ type: 'churn', subscriber_id: sub, from_ispco: prev.ispco_id, to_ispco: next.ispco_id ?? null, released });
     }
@@ -304,10 +304,15 @@ export function createNexusService(config: ServiceConfig, deps: {
     const record: PhysicalLayer = { id: body.id, nte_id: body.nte_id, device_id: body.device_id, netco_id: netcoId, created_at: clock.now(), ...(vlan ? { vlan } : {}) };
     try {
       doc.transact(() => doc.getMap<PhysicalLayer>('phys').set(body.id, record));
+      subDevice.set(body.id, body.device_id); // at once, for the same reason as setIsp
       audit.record(actor(p), 'subscriber.create', body.id, { device_id: body.device_id, vlan, vlan_pool: vlanPool });
       if (hasService) applyService(p, body.id, record, pickService(body));
     } catch (e) {
-      if (hasService) { doc.getMap('phys').delete(body.id); if (vlanPool) allocations.release(vlanPool, body.id); }
+      if (hasService) {
+        doc.getMap('phys').delete(body.id);
+        if (subDevice.get(body.id) === body.device_id) subDevice.delete(body.id);
+        if (vlanPool) allocations.release(vlanPool, body.id);
+      }
       throw e;
     }
     // Seeds, phase 1: a provisioned line's ONT is no longer just "discovered".
@@ -579,12 +584,20 @@ export function createNexusService(config: ServiceConfig, deps: {
     bulkCreate(p: Principal, body: BulkSubscriberCreate) {
       const created: string[] = [];
       const failed: Array<{ id: string; code: string; message: string }> = [];
-      for (const s of body.subscribers) {
-        try { insertSubscriber(p, s); created.push(s.id); } catch (e) {
-          if (e instanceof BngError && e.code !== 'BNG_ERR_FORBIDDEN') failed.push({ id: s.id, code: e.code, message: e.message });
-          else throw e;
+      // One transaction per touched document for the whole batch: one update each to log and
+      // replicate instead of one per subscriber.
+      const deviceDocs = [...new Set(body.subscribers.map((s) => s.device_id))]
+        .map((id) => (device(id) ? deviceDoc(id) : undefined)).filter((d): d is Y.Doc => d !== undefined);
+      const inDevices = (i: number): void => {
+        if (i < deviceDocs.length) { deviceDocs[i]!.transact(() => inDevices(i + 1)); return; }
+        for (const s of body.subscribers) {
+          try { insertSubscriber(p, s); created.push(s.id); } catch (e) {
+            if (e instanceof BngError && e.code !== 'BNG_ERR_FORBIDDEN') failed.push({ id: s.id, code: e.code, message: e.message });
+            else throw e;
+          }
         }
-      }
+      };
+      allocations.batch(allocations.pools().map((pool) => pool.id), () => inDevices(0));
       return { created: created.length, failed };
     },
     getSubscriber(p: Principal, sub: string) {
@@ -593,7 +606,7 @@ export function createNexusService(config: ServiceConfig, deps: {
     },
     listSubscribers(p: Principal, q: { limit: number; after?: string | undefined; device_id?: string | undefined }) {
       let ids: Iterable<string>;
-      if (p.kind === 'ispco') ids = ispSubs.get(p.id) ?? [];
+      if (p.kind === 'ispco') ids = [...subIsp].filter(([, isp]) => isp === p.id).map(([sub]) => sub);
       else if (p.kind === 'device' || q.device_id !== undefined) {
         const dev = p.kind === 'device' ? p.id : q.device_id!;
         ids = store.get(`${DocPrefixes.device}${dev}`)?.getMap('phys').keys() ?? [];
@@ -675,7 +688,7 @@ export function createNexusService(config: ServiceConfig, deps: {
       const pool = visiblePool(p, poolId);
       const items: Array<{ subscriber_id: string; address: string }> = [];
       const failed: Array<{ subscriber_id: string; code: string; message: string }> = [];
-      for (const sub of subs) {
+      allocations.batch([poolId], () => { for (const sub of subs) {
         try {
           const ph = visibleSub(p, sub);
           if (!deviceMayUse(ph.device_id, pool)) throw bad('pool_id', `pool ${poolId} may not be used on device ${ph.device_id}`);
@@ -684,7 +697,7 @@ export function createNexusService(config: ServiceConfig, deps: {
           if (!(e instanceof BngError)) throw e;
           failed.push({ subscriber_id: sub, code: e.code, message: e.message });
         }
-      }
+      } });
       audit.record(actor(p), 'allocation.bulk', poolId, { allocated: items.length, failed: failed.length });
       return { items, failed };
     },
@@ -713,4 +726,3 @@ export function createNexusService(config: ServiceConfig, deps: {
 }
 
 export type NexusService = ReturnType<typeof createNexusService>;
-export { Y };

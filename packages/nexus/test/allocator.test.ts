@@ -77,7 +77,10 @@ describe('rendezvous ownership', () => {
     fc.assert(fc.property(
       fc.record({ subscriberId: fc.string(), at: fc.integer({ min: 0, max: 5 }) }),
       fc.record({ subscriberId: fc.string(), at: fc.integer({ min: 0, max: 5 }) }),
-      (a, b) => fc.pre(a.subscriberId !== b.subscriberId) && conflictWinner(a, b) === conflictWinner(b, a),
+      (a, b) => {
+        fc.pre(a.subscriberId !== b.subscriberId);
+        return conflictWinner(a, b) === conflictWinner(b, a);
+      },
     ));
     expect(conflictWinner({ subscriberId: 'z', at: 1 }, { subscriberId: 'a', at: 2 }).subscriberId).toBe('z');
     expect(conflictWinner({ subscriberId: 'z', at: 1, reservedFor: 'a' }, { subscriberId: 'a', at: 2, reservedFor: 'a' }).subscriberId).toBe('a');

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { ADMIN, BOOT, call, ManualClock, startInProcess, type Res } from './helpers.js';
-import { decodeFrame, encodeStep1, handleSync } from '../src/protocol.js';
+import { encodeUpdate as encodeUpdateFrame } from '../src/protocol.js';
+import { createWatchClient } from '../src/watch-client.js';
 
 let srv: Awaited<ReturnType<typeof startInProcess>>;
 const clock = new ManualClock();
@@ -198,6 +199,8 @@ describe('allocation rules through the API', () => {
     expect((await as('admin', 'POST', '/api/v1/subscribers/t3/allocations', { pool_id: 'a-tiny' })).body.address).toBe(t1);
     const metrics = await call(srv.base, 'GET', '/metrics');
     expect(metrics.body).toMatch(/nexus_pool_utilisation_ratio\{pool="a-tiny",type="ipv4"\} 1/);
+    expect(metrics.body).toMatch(/nexus_allocations_total\{pool="a-tiny",result="exhausted"\} 1/);
+    expect(metrics.body).toMatch(/nexus_http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/subscribers\/:id\/allocations",status="201"\}/);
   });
 
   it('static reservations are honoured and never given to others', async () => {
@@ -207,6 +210,23 @@ describe('allocation rules through the API', () => {
     const got = await as('ispb', 'PATCH', '/api/v1/subscribers/vip', { ispco_id: 'ispb', nte_id: 'N-vip' });
     expect(got.body.ipv4).toBe('100.65.0.77');
   });
+  it('bulk create and bulk allocate (one transaction) never hand out a unit twice', async () => {
+    const subscribers = Array.from({ length: 150 }, (_, k) => ({ id: `bulk${k}`, nte_id: `NB-${k}`, device_id: 'olt1', netco_id: 'nc1', ispco_id: 'ispb' }));
+    subscribers.push({ ...subscribers[0]!, nte_id: 'dup' });
+    const r = await as('admin', 'POST', '/api/v1/subscribers/bulk', { subscribers });
+    expect(r.body.created).toBe(150);
+    expect(r.body.failed).toEqual([expect.objectContaining({ id: 'bulk0', code: 'BNG_ERR_CONFLICT' })]);
+    const list = (await as('ispb', 'GET', '/api/v1/pools/b-v4/allocations?limit=1000')).body.items as Array<{ a: string }>;
+    expect(new Set(list.map((x) => x.a)).size).toBe(list.length);
+    expect((await as('ispa', 'POST', '/api/v1/pools', { id: 'a-bulk', type: 'ipv4', cidr: '198.18.0.0/24' })).status).toBe(201);
+    const ids = subscribers.slice(0, 150).map((x) => x.id);
+    const b = await as('admin', 'POST', '/api/v1/pools/a-bulk/allocations', { subscriber_ids: ids });
+    expect(b.body.items).toHaveLength(150);
+    expect(new Set(b.body.items.map((x: { address: string }) => x.address)).size).toBe(150);
+    const again = (await as('admin', 'GET', '/api/v1/pools/a-bulk/allocations?limit=1000')).body.items as Array<{ subscriber_id: string; a: string }>;
+    expect(new Map(again.map((x) => [x.subscriber_id, x.a]))).toEqual(new Map(b.body.items.map((x: { subscriber_id: string; address: string }) => [x.subscriber_id, x.address])));
+  });
+
 });
 
 describe('malformed requests get 400 naming the field', () => {
@@ -257,32 +277,30 @@ describe('watch stream', () => {
       expect(status).toBe(code);
     }
   });
-  it('streams only the device\'s shard and live updates to it', async () => {
-    const ws = watch(T['olt2']);
-    const docs = new Map<string, Y.Doc>();
-    let scope: string[] = [];
-    ws.on('message', (data: Buffer) => {
-      const msg = decodeFrame(new Uint8Array(data));
-      if (msg.type === 'scope') scope = msg.docs;
-      if (msg.type === 'sync') {
-        let d = docs.get(msg.doc);
-        if (!d) { d = new Y.Doc(); docs.set(msg.doc, d); ws.send(encodeStep1(msg.doc, d)); }
-        handleSync(msg.doc, msg.decoder, d, 'server');
-      }
-    });
-    await new Promise((r) => ws.on('open', r));
-    const sub = () => docs.get('device:olt2')?.getMap<{ nte_id: string }>('phys').get('s2');
+  it('streams only the device\'s shard and live updates to it; writes from the agent are ignored', async () => {
+    const client = createWatchClient({ url: `ws://127.0.0.1:${srv.port}`, token: T['olt2']!, reconnectMs: 100 });
+    const sub = () => client.docs.get('device:olt2')?.getMap<{ nte_id: string; vlan?: string }>('phys').get('s2');
     for (let i = 0; i < 100 && !sub(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(sub()?.nte_id).toBe('ADTN-0002');
+    const scope = client.scope();
     expect(scope).toContain('device:olt2');
-    expect(scope).not.toContain('device:olt1');
     expect(scope).not.toContain('auth');
     expect(scope.filter((s) => s.startsWith('device:'))).toEqual(['device:olt2']);
+    expect([...client.docs.keys()].every((d) => scope.includes(d))).toBe(true);
     await as('nc2', 'PATCH', '/api/v1/subscribers/s2', { vlan: '300:11' });
-    for (let i = 0; i < 100 && sub() && (sub() as { vlan?: string }).vlan !== '300:11'; i++) await new Promise((r) => setTimeout(r, 20));
-    expect((sub() as { vlan?: string }).vlan).toBe('300:11');
-    expect([...docs.keys()].every((d) => scope.includes(d))).toBe(true);
+    for (let i = 0; i < 100 && sub()?.vlan !== '300:11'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sub()?.vlan).toBe('300:11');
+    // A local edit by the agent never reaches Nexus: the stream is read-only.
+    client.docs.get('device:olt2')!.getMap('phys').set('s2', { nte_id: 'FORGED' });
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/api/v1/watch`, { headers: { authorization: `Bearer ${T['olt2']}` } });
+    await new Promise((r) => ws.on('open', r));
+    const forged = new Y.Doc();
+    forged.getMap('phys').set('s2', { nte_id: 'FORGED' });
+    ws.send(encodeUpdateFrame('device:olt2', Y.encodeStateAsUpdate(forged)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await as('admin', 'GET', '/api/v1/subscribers/s2')).body.nte_id).toBe('ADTN-0002');
     ws.close();
+    client.close();
   });
 });
 

@@ -91,6 +91,12 @@ describe('three-replica cluster', () => {
     for (let k = 0; k < 30; k++) addrs.push((await claim(k % 3, 'ispa', `w${k}`)).ipv4!);
     expect(new Set(addrs).size).toBe(30);
     await converged([0, 1, 2]);
+    // RTT appears after the first ping round trip (replication.ping_ms).
+    const metrics = await waitFor('replication metrics', async () => {
+      const m = (await call(node(0).base, 'GET', '/metrics')).body as string;
+      return /^nexus_replication_rtt_seconds\{peer="node-b"\} /m.test(m) ? m : false;
+    });
+    expect(metrics).toMatch(/^nexus_live_allocators 3$/m);
     for (const i of [0, 1, 2]) {
       const r = await as(i, 'ispa', 'GET', '/api/v1/subscribers/w7');
       expect(r.body.ipv4).toBe(addrs[7]);
