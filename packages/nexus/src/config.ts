@@ -23,7 +23,10 @@ export const NexusConfigSchema = Type.Object({
   listen: Type.Object({
     host: Type.String({ minLength: 1, default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8480 }),
-    tls: Type.Optional(Type.Intersect([TlsFiles, Type.Object({ client_auth: Type.Optional(Type.Boolean()) })])),
+    tls: Type.Optional(Type.Object({
+      ...TlsFiles.properties,
+      client_auth: Type.Optional(Type.Boolean({ description: 'ask clients for a certificate (devices: CN = serial)' })),
+    }, { additionalProperties: false })),
   }, { default: {}, additionalProperties: false }),
   auth: Type.Object({
     admin_token: Type.String({ minLength: 16, description: 'operator credential (Bearer)' }),

@@ -2,8 +2,8 @@
  * Local durability for the replicated documents: a snapshot file plus an append-only log of Yjs
  * updates. Every record is [u32 length][u32 crc32][payload] where the payload names the document
  * and carries one update. A torn tail (crash mid-write) fails its CRC and is dropped: the write it
- * belonged to was never acknowledged, because the API answers only after append() (and, with
- * fsync on, after the flush promise) returned.
+ * belonged to was never acknowledged, because the API answers only after flush() resolved: flush
+ * writes everything appended so far and, with fsync on, waits for a (group-committed) fdatasync.
  *
  * Generations: snapshot-N.bin holds the whole state at the moment log-N.bin was started. To
  * compact, write snapshot-(N+1).tmp, fsync, rename, open log-(N+1).bin, then delete generation N.
@@ -38,17 +38,24 @@ export interface Persistence {
   close(): void;
 }
 
-function encodeRecord(doc: string, update: Uint8Array): Buffer {
+/**
+ * One record as buffers to write back to back, without copying the update: [len][crc] header,
+ * the document name + update length prefix, then the update itself. Large sync updates (megabytes)
+ * are thus never duplicated on their way to disk.
+ */
+function encodeRecord(doc: string, update: Uint8Array): Buffer[] {
   const enc = encoding.createEncoder();
   encoding.writeVarString(enc, doc);
-  encoding.writeVarUint8Array(enc, update);
-  const payload = encoding.toUint8Array(enc);
-  const out = Buffer.allocUnsafe(8 + payload.length);
-  out.writeUInt32LE(payload.length, 0);
-  out.writeUInt32LE(crc32(payload), 4);
-  out.set(payload, 8);
-  return out;
+  encoding.writeVarUint(enc, update.length); // the prefix writeVarUint8Array would write
+  const prefix = Buffer.from(encoding.toUint8Array(enc));
+  const body = Buffer.from(update.buffer, update.byteOffset, update.byteLength);
+  const header = Buffer.allocUnsafe(8);
+  header.writeUInt32LE(prefix.length + body.length, 0);
+  header.writeUInt32LE(crc32(body, crc32(prefix)), 4);
+  return [header, prefix, body];
 }
+
+const recordLength = (parts: Buffer[]) => parts.reduce((n, b) => n + b.length, 0);
 
 function readRecords(file: string, log: Logger): { records: LoadedRecord[]; validBytes: number } {
   const records: LoadedRecord[] = [];
@@ -92,12 +99,25 @@ export function createPersistence(config: PersistenceConfig, deps: { log: Logger
   const writeQueue = () => {
     writeScheduled = false;
     if (queue.length === 0 || fd < 0) return;
-    const data = queue.length === 1 ? queue[0]! : Buffer.concat(queue, queuedBytes);
+    let parts = queue;
+    const total = queuedBytes;
     queue = [];
     queuedBytes = 0;
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(fd, data, off);
-    bytes += data.length;
+    // writev in slices (IOV_MAX is 1024); a short write resumes where it stopped.
+    while (parts.length > 0) {
+      const slice = parts.slice(0, 1024);
+      const want = recordLength(slice);
+      let done = fs.writevSync(fd, slice);
+      if (done === want) { parts = parts.slice(1024); continue; }
+      const rest: Buffer[] = [];
+      for (const b of parts) {
+        if (done >= b.length) { done -= b.length; continue; }
+        rest.push(done > 0 ? b.subarray(done) : b);
+        done = 0;
+      }
+      parts = rest;
+    }
+    bytes += total;
   };
   let syncing = false;
   const closeAfterSync: number[] = [];
@@ -135,8 +155,8 @@ export function createPersistence(config: PersistenceConfig, deps: { log: Logger
       // from flush()). Nothing is acknowledged before flush(), so a crash loses only
       // unacknowledged writes, which the torn-tail rule already covers.
       const rec = encodeRecord(doc, update);
-      queue.push(rec);
-      queuedBytes += rec.length;
+      for (const part of rec) queue.push(part);
+      queuedBytes += recordLength(rec);
       dirty = true;
       if (queuedBytes > 4 * 1024 * 1024) writeQueue();
       else if (!writeScheduled) { writeScheduled = true; setImmediate(writeQueue); }
@@ -159,10 +179,13 @@ export function createPersistence(config: PersistenceConfig, deps: { log: Logger
       const next = gen + 1;
       const tmp = `${snapPath(next)}.tmp`;
       const out = fs.openSync(tmp, 'w');
-      for (const r of state) fs.writeSync(out, encodeRecord(r.doc, r.update));
+      for (const r of state) for (const part of encodeRecord(r.doc, r.update)) fs.writeSync(out, part);
       fs.fsyncSync(out);
       fs.closeSync(out);
       fs.renameSync(tmp, snapPath(next));
+      // The rename must be durable before the previous generation is deleted.
+      const dirFd = fs.openSync(config.dataDir, 'r');
+      try { fs.fsyncSync(dirFd); } finally { fs.closeSync(dirFd); }
       const oldGen = gen;
       if (syncing) closeAfterSync.push(fd); else fs.closeSync(fd);
       gen = next;

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { BngError } from '@bng/api';
 import { createAllocations } from './allocations.js';
@@ -109,7 +110,13 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     if (url === '/replicate') return replication.handleUpgrade(req, socket, head);
     if (url === '/api/v1/watch') {
       const header = req.headers.authorization ?? '';
-      const p = header.startsWith('Bearer ') ? auth.resolve(header.slice(7).trim()) : undefined;
+      let p = header.startsWith('Bearer ') ? auth.resolve(header.slice(7).trim()) : undefined;
+      const sock = socket as Partial<TLSSocket>;
+      if (!p && tls?.client_auth && sock.authorized && sock.getPeerCertificate) {
+        const cn = sock.getPeerCertificate().subject?.CN;
+        const id = typeof cn === 'string' ? svc.deviceIdBySerial(cn) : undefined;
+        if (id) p = { kind: 'device', id };
+      }
       const deny = (status: number, text: string, body: string) => {
         socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         socket.destroy();
@@ -121,13 +128,15 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     socket.destroy();
   });
 
-  const sweep = setInterval(() => {
-    try {
-      allocations.sweepQuarantine();
-      allocations.recheck();
-    } catch (e) { log.error({ err: (e as Error).message }, 'periodic maintenance failed'); }
-  }, Math.min(config.allocation.sweep_seconds * 1000, 2000));
+  const maintenance = (what: string, fn: () => void) => () => {
+    try { fn(); } catch (e) { log.error({ err: (e as Error).message, what }, 'periodic maintenance failed'); }
+  };
+  // Expired quarantine entries are dropped on the configured cadence; duplicates left by a merge
+  // whose designated resolver is silent are re-examined every 2 s (cheap when there are none).
+  const sweep = setInterval(maintenance('quarantine sweep', () => allocations.sweepQuarantine()), config.allocation.sweep_seconds * 1000);
+  const recheck = setInterval(maintenance('conflict recheck', () => allocations.recheck()), 2000);
   sweep.unref();
+  recheck.unref();
 
   return {
     nodeId,
@@ -141,6 +150,7 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     async stop() {
       ready = false;
       clearInterval(sweep);
+      clearInterval(recheck);
       watchers.close();
       await replication.close();
       await app.close();

@@ -46,7 +46,9 @@ export function createWatchClient(opts: WatchClientOptions): WatchClient {
 
   const connect = () => {
     if (closed) return;
-    const sock = new WebSocket(`${opts.url.replace(/\/$/, '')}/api/v1/watch`, { headers: { authorization: `Bearer ${opts.token}` }, ...(opts.tls ?? {}) });
+    // An empty token means "authenticate with the client certificate in opts.tls" (mTLS).
+    const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+    const sock = new WebSocket(`${opts.url.replace(/\/$/, '')}/api/v1/watch`, { headers, ...(opts.tls ?? {}) });
     ws = sock;
     sock.on('open', () => {
       // Our state vector per known document: the server sends only what we lack.

@@ -1,9 +1,10 @@
 /**
  * The watch stream an edge agent subscribes to (/api/v1/watch). Same framing as replication, but
- * scoped and read-only: the server sends the list of documents the caller may see, its state
- * vector for each (so the agent can send back what the server lacks is NOT accepted: agents write
- * through the HTTP API), answers the agent's SyncStep1 with SyncStep2, and then streams updates.
- * The scope is recomputed when documents appear (a new pool the device may use, a new ISP).
+ * scoped and read-only: the server sends the list of documents the caller may see and their
+ * content; updates the agent sends are dropped (agents write through the HTTP API); it answers
+ * the agent's SyncStep1 with SyncStep2, and then streams updates.
+ * The scope is recomputed when documents appear (a new pool the device may use, a new ISP) and
+ * when the device's own record changes.
  */
 import type * as Y from 'yjs';
 import type { WebSocket, RawData } from 'ws';
@@ -38,20 +39,34 @@ export function createWatchers(config: { nodeId: string }, deps: { store: Store;
     for (const name of added) { const doc = store.get(name); if (doc) send(w, encodeStep2(name, doc)); }
   };
 
+  // Scope changes only when documents appear (a new ISP, pool or device) or when a device's own
+  // record changes (its NetCo); pool filters are immutable. Re-evaluate just those watchers.
+  let rescopeAll = false;
+  const rescopeDevices = new Set<string>();
   let rescopeScheduled = false;
-  const scheduleRescope = () => {
+  const scheduleRescope = (deviceId?: string) => {
+    if (deviceId === undefined) rescopeAll = true; else rescopeDevices.add(deviceId);
     if (rescopeScheduled) return;
     rescopeScheduled = true;
-    setImmediate(() => { rescopeScheduled = false; for (const w of watchers) rescope(w); });
+    setImmediate(() => {
+      rescopeScheduled = false;
+      const all = rescopeAll;
+      const devices = new Set(rescopeDevices);
+      rescopeAll = false;
+      rescopeDevices.clear();
+      for (const w of watchers) {
+        if (all || (w.principal.kind === 'device' && devices.has(w.principal.id))) rescope(w);
+      }
+    });
   };
 
   store.onDoc((name, doc: Y.Doc) => {
     scheduleRescope();
+    const deviceId = name.startsWith('device:') ? name.slice('device:'.length) : undefined;
     doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === LOAD_ORIGIN) return;
       for (const w of watchers) if (w.docs.has(name)) send(w, encodeUpdate(name, update));
-      // Device records and pool definitions decide scope; re-evaluate when they change.
-      if (name.startsWith('device:') || name.startsWith('pool:')) scheduleRescope();
+      if (deviceId !== undefined && watchers.size > 0) scheduleRescope(deviceId);
     });
   });
 

@@ -9,6 +9,7 @@ import * as Y from 'yjs';
 import { ADMIN, BOOT, call, ManualClock, startInProcess, type Res } from './helpers.js';
 import { encodeUpdate as encodeUpdateFrame } from '../src/protocol.js';
 import { createWatchClient } from '../src/watch-client.js';
+import { decodePhysical } from '../src/model.js';
 
 let srv: Awaited<ReturnType<typeof startInProcess>>;
 const clock = new ManualClock();
@@ -279,7 +280,10 @@ describe('watch stream', () => {
   });
   it('streams only the device\'s shard and live updates to it; writes from the agent are ignored', async () => {
     const client = createWatchClient({ url: `ws://127.0.0.1:${srv.port}`, token: T['olt2']!, reconnectMs: 100 });
-    const sub = () => client.docs.get('device:olt2')?.getMap<{ nte_id: string; vlan?: string }>('phys').get('s2');
+    const sub = () => {
+      const stored = client.docs.get('device:olt2')?.getMap<string>('phys').get('s2');
+      return stored === undefined ? undefined : decodePhysical('s2', stored);
+    };
     for (let i = 0; i < 100 && !sub(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(sub()?.nte_id).toBe('ADTN-0002');
     const scope = client.scope();

@@ -188,7 +188,7 @@ describe('three-replica cluster', () => {
         const a = await allAddresses(0, pool);
         expect(new Set(a.values()).size).toBe(a.size);
       }
-    }), { numRuns: 15, endOnFailure: true });
+    }), { numRuns: 25, endOnFailure: true });
   });
 
   it('restart from disk: every replica comes back with everything it had', async () => {

@@ -26,6 +26,17 @@ describe('config', () => {
     expect(c.replication.peers).toEqual(['ws://a:1', 'ws://b:2']);
     fs.rmSync(dir, { recursive: true });
   });
+  it('accepts TLS for the listener with client certificates', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nexus-cfg-'));
+    const file = path.join(dir, 'c.yaml');
+    fs.writeFileSync(file, `auth:\n  admin_token: ${token}\nlisten:\n  tls:\n    cert: /c.pem\n    key: /k.pem\n    ca: /ca.pem\n    client_auth: true\nreplication:\n  tls:\n    ca: /ca.pem\n`);
+    const c = loadConfig({ file });
+    expect(c.listen.tls).toEqual({ cert: '/c.pem', key: '/k.pem', ca: '/ca.pem', client_auth: true });
+    expect(c.replication.tls).toEqual({ ca: '/ca.pem' });
+    fs.writeFileSync(file, `auth:\n  admin_token: ${token}\nlisten:\n  tls:\n    cert: /c.pem\n`);
+    expect(() => loadConfig({ file })).toThrow(/listen\.tls\.key/);
+    fs.rmSync(dir, { recursive: true });
+  });
   it('names the field and the reason', () => {
     const attempt = (s: Parameters<typeof loadConfig>[0]) => {
       try { loadConfig(s); } catch (e) { if (isBngError(e, 'BNG_ERR_CONFIG_INVALID')) return e.message; throw e; }

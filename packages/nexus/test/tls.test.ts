@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
 import { createNexus, type Nexus } from '../src/server.js';
+import { createWatchClient } from '../src/watch-client.js';
 import { ADMIN, BOOT, SECRET, freePorts, tempDir, waitFor } from './helpers.js';
 
 const dir = tempDir('nexus-tls-');
@@ -50,9 +51,9 @@ beforeAll(async () => {
       node_id: `tls-${i}`, data_dir: f(`data-${i}`), 'listen.port': port, 'auth.admin_token': ADMIN, 'auth.bootstrap_key': BOOT,
       'persistence.fsync': false, 'replication.secret': SECRET, 'replication.peers': `wss://127.0.0.1:${other}/replicate`,
       'replication.reconnect_ms': 100,
+      'listen.tls.cert': f('srv.crt'), 'listen.tls.key': f('srv.key'), 'listen.tls.ca': f('ca.crt'), 'listen.tls.client_auth': true,
+      'replication.tls.ca': f('ca.crt'),
     } });
-    config.listen.tls = { cert: f('srv.crt'), key: f('srv.key'), ca: f('ca.crt'), client_auth: true };
-    config.replication.tls = { ca: f('ca.crt') };
     const n = await createNexus(config, { log: silentLogger });
     await n.start();
     nodes.push(n);
@@ -80,5 +81,10 @@ describe('TLS', () => {
     expect(cfg.status).toBe(200);
     expect(cfg.body.device.id).toBe('olt-tls');
     expect((await get(ports[0]!, '/api/v1/netcos', { client: true })).status).toBe(403);
+    // The watch stream accepts the certificate too.
+    const client = createWatchClient({ url: `wss://127.0.0.1:${ports[0]}`, token: '', tls: { ca: fs.readFileSync(f('ca.crt')), cert: fs.readFileSync(f('dev.crt')), key: fs.readFileSync(f('dev.key')) } });
+    await waitFor('watch scope', async () => client.scope().includes('device:olt-tls'));
+    expect(client.scope().filter((d) => d.startsWith('device:'))).toEqual(['device:olt-tls']);
+    client.close();
   });
 });
