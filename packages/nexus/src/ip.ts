@@ -1,22 +1,9 @@
 /** IPv4/IPv6 text <-> number conversion for pools. Pure; throws BngError on bad input. */
 import { BngError } from '@bng/api';
+import { parseCidr } from '@bng/protocols';
 
-export function parseIpv4(text: string): number {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${text}`);
-  let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${text}`);
-    const n = Number(p);
-    if (n > 255) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${text}`);
-    value = value * 256 + n;
-  }
-  return value;
-}
-
-export function formatIpv4(value: number): string {
-  return `${Math.floor(value / 16777216) % 256}.${Math.floor(value / 65536) % 256}.${Math.floor(value / 256) % 256}.${value % 256}`;
-}
+// IPv4 text and CIDR handling is the shared one in @bng/protocols; only IPv6 lives here.
+export { ipToU32 as parseIpv4, u32ToIp as formatIpv4 } from '@bng/protocols';
 
 export function parseIpv6(text: string): bigint {
   const bad = () => new BngError('BNG_ERR_BAD_REQUEST', `not an IPv6 address: ${text}`);
@@ -58,15 +45,8 @@ export interface Cidr4 { base: number; length: number }
 export interface Cidr6 { base: bigint; length: number }
 
 export function parseCidr4(text: string): Cidr4 {
-  const [addr, len] = text.split('/');
-  const length = Number(len);
-  if (addr === undefined || len === undefined || !/^\d{1,2}$/.test(len) || length > 32) {
-    throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 CIDR: ${text}`);
-  }
-  const value = parseIpv4(addr);
-  const size = 2 ** (32 - length);
-  if (value % size !== 0) throw new BngError('BNG_ERR_BAD_REQUEST', `host bits set in ${text}`);
-  return { base: value, length };
+  const c = parseCidr(text);
+  return { base: c.network, length: c.prefixLength };
 }
 
 export function parseCidr6(text: string): Cidr6 {
