@@ -362,6 +362,16 @@ describe('what goes to userspace', () => {
       'pass_option_overload',
     ],
     [
+      'more than 64 options',
+      () => request({ type: MessageType.DHCPDISCOVER, mac: MAC_A, extra: Array.from({ length: 70 }, () => ({ code: 224, data: Uint8Array.of(1) })) }),
+      'pass_option_limit',
+    ],
+    [
+      'more option bytes than an Ethernet MTU carries (jumbo frame)',
+      () => request({ type: MessageType.DHCPDISCOVER, mac: MAC_A, extra: Array.from({ length: 5 }, (_, i) => ({ code: 224 + i, data: new Uint8Array(255) })) }),
+      'pass_option_limit',
+    ],
+    [
       'UDP to another port',
       () => buildUdpFrame({ dstMac: SERVER_MAC, srcMac: MAC_A, srcIp: '10.0.0.10', dstIp: SERVER_IP, srcPort: 68, dstPort: 53, payload: new Uint8Array(40) }),
       'pass_not_dhcp',

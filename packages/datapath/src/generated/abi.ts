@@ -393,7 +393,7 @@ export const maps = {
     "key": "unsigned int",
     "keySize": 4,
     "value": "scratch",
-    "valueSize": 1600,
+    "valueSize": 3656,
     "maxEntries": 1
   },
   "bng_subscribers_by_mac": {
