@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// The `bng` command line. For now: the XDP DHCPv4 fast path (attach, detach, stats, events),
-// provisioning of subscribers and pools into its maps, and the demo lab.
+// The `bng` command line: the daemon (`bng run`), queries of a running daemon (`bng leases`,
+// `bng stats`), the XDP DHCPv4 fast path (attach, detach, stats), provisioning of subscribers
+// and pools into its maps, and the demo lab.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BngError, isBngError } from '@bng/api';
 import { DhcpFastPath, XdpModes, XdpAttachment, boottimeNs, defaultObjectPath, type Binding, type SubscriberMatch } from '@bng/datapath';
 import { isIpv4, macToBytes } from '@bng/protocols';
 import { runDemo } from './demo.js';
+import { loadBngConfig } from './config.js';
+import { runDaemon } from './daemon/main.js';
 
 function ipArg(field: string) {
   return (v: string): string => {
@@ -82,6 +85,104 @@ export function buildCli(): Command {
     .version('0.1.0')
     .showHelpAfterError();
 
+  program
+    .command('run')
+    .description('run the BNG daemon (standalone: local pools, no Nexus). Settings: defaults < --config file < BNG_* environment < flags')
+    .option('-c, --config <file>', 'YAML (or JSON) configuration file')
+    .option('-i, --interface <name>', 'subscriber-facing interface [BNG_INTERFACE] (default eth1)')
+    .option('--pool-network <cidr>', 'fallback pool "default": its network [BNG_POOL_NETWORK]')
+    .option('--pool-gateway <ip>', 'fallback pool gateway, option 3 and default server id [BNG_POOL_GATEWAY]')
+    .option('--pool-range <start-end>', 'fallback pool dynamic range, e.g. 10.0.1.100-10.0.1.199')
+    .option('--pool-dns <ip,...>', 'fallback pool DNS servers, option 6 [BNG_POOL_DNS]')
+    .option('--pool-lease-time <s>', 'fallback pool lease time in seconds [BNG_POOL_LEASE_TIME]')
+    .option('--server-id <ip>', 'DHCP server identifier, option 54 [BNG_DHCP_SERVER_ID]')
+    .option('--authoritative', 'NAK/ACK clients this server has no record of (RFC 2131 §4.3.2 default: silent)')
+    .option('--state-dir <dir>', 'lease journal directory [BNG_STATE_DIR] (default /var/lib/bng)')
+    .option('--bpf-path <file>', 'compiled dhcp_fastpath.bpf.o [BNG_BPF_PATH]')
+    .option('--metrics-addr <[host]:port>', 'HTTP for /metrics /healthz /readyz /api [BNG_METRICS_ADDR] (default :9090)')
+    .option('--no-fastpath', 'do not attach the XDP fast path (every request in userspace)')
+    .addOption(new Option('--fastpath-mode <mode>', 'XDP attach mode [BNG_FASTPATH_MODE]').choices([...XdpModes]))
+    .option('--no-relay', 'do not listen on UDP port 67 for relayed requests')
+    .addOption(new Option('--log-level <level>', 'log level [BNG_LOG_LEVEL]').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .action(async (o) => {
+      const flags: Record<string, unknown> = {
+        interface: o.interface,
+        'pool.network': o.poolNetwork,
+        'pool.gateway': o.poolGateway,
+        'pool.dns': o.poolDns,
+        'pool.leaseTime': o.poolLeaseTime,
+        'dhcp.serverId': o.serverId,
+        'dhcp.authoritative': o.authoritative ? true : undefined,
+        stateDir: o.stateDir,
+        bpfPath: o.bpfPath,
+        metricsAddr: o.metricsAddr,
+        'fastpath.enabled': o.fastpath === false ? false : undefined,
+        'fastpath.mode': o.fastpathMode,
+        'relay.enabled': o.relay === false ? false : undefined,
+        logLevel: o.logLevel,
+      };
+      if (o.poolRange !== undefined) {
+        const m = /^([\d.]+)\s*-\s*([\d.]+)$/.exec(o.poolRange);
+        if (!m) throw new BngError('BNG_ERR_CONFIG_INVALID', `pool.rangeStart: --pool-range '${o.poolRange}' is not start-end`, { field: 'pool.rangeStart' });
+        flags['pool.rangeStart'] = m[1];
+        flags['pool.rangeEnd'] = m[2];
+      }
+      const cfg = loadBngConfig({ file: o.config, env: process.env, flags });
+      const d = await runDaemon(cfg);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await d.stop();
+    });
+
+  const apiOption = (c: Command): Command =>
+    c.option('--api <url>', 'the daemon\'s HTTP address [BNG_API]', process.env.BNG_API ?? 'http://127.0.0.1:9090').option('--json', 'print JSON');
+
+  apiOption(program.command('leases'))
+    .description('list the leases of a running daemon')
+    .option('--state <state>', 'bound, offered, released, expired or declined')
+    .option('--pool <name>', 'only this pool')
+    .action(async (o) => {
+      const q = new URLSearchParams();
+      if (o.state) q.set('state', o.state);
+      if (o.pool) q.set('pool', o.pool);
+      const rows = (await apiGet(o.api, `leases?${q}`)) as Array<{ ip: string; mac: string; pool: string; state: string; expiresInS: number; hostname?: string; clientKey: string }>;
+      if (o.json) return console.log(json(rows));
+      for (const r of rows) {
+        const left = r.expiresInS >= 0 ? `${r.expiresInS}s left` : `${-r.expiresInS}s ago`;
+        console.log(`${r.ip.padEnd(16)} ${r.mac.padEnd(18)} ${r.state.padEnd(9)} ${r.pool.padEnd(14)} ${left.padEnd(14)} ${r.hostname ?? ''}`);
+      }
+      console.log(`${rows.length} lease(s)`);
+    });
+
+  apiOption(program.command('stats'))
+    .description('show the counters of a running daemon: slow path, fast path, pools')
+    .action(async (o) => {
+      const s = (await apiGet(o.api, 'stats')) as {
+        interface: string;
+        uptimeS: number;
+        slowPath: { requests: Record<string, number>; replies: Record<string, number>; malformedFrames: number; sendErrors: number; journalErrors: number };
+        outcomes: Record<string, number>;
+        pools: Array<{ pool: string; active: number; offered: number; declined: number; size: number }>;
+        fastPath: { programId: number; counters: Record<string, string>; sync: Record<string, number> } | null;
+      };
+      if (o.json) return console.log(json(s));
+      const kv = (r: Record<string, number | string>) => Object.entries(r).filter(([, v]) => Number(v) !== 0).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+      console.log(`interface ${s.interface}, up ${s.uptimeS}s`);
+      console.log(`slow path requests  ${kv(s.slowPath.requests)}`);
+      console.log(`slow path replies   ${kv(s.slowPath.replies)}`);
+      console.log(`slow path outcomes  ${kv(s.outcomes)}`);
+      console.log(`errors              malformed=${s.slowPath.malformedFrames} send=${s.slowPath.sendErrors} journal=${s.slowPath.journalErrors}`);
+      if (s.fastPath) {
+        const c = s.fastPath.counters;
+        console.log(`fast path (prog ${s.fastPath.programId}) rx=${c.rx} offer=${c.tx_offer} ack=${c.tx_ack} nak=${c.tx_nak} passed-unknown=${c.pass_unknown_subscriber}`);
+        console.log(`fast path sync      ${kv(s.fastPath.sync)}`);
+      } else console.log('fast path           off');
+      for (const p of s.pools) console.log(`pool ${p.pool.padEnd(14)} bound ${p.active}/${p.size} (${((100 * (p.active + p.offered + p.declined)) / Math.max(1, p.size)).toFixed(1)}% used) offered ${p.offered} declined ${p.declined}`);
+    });
+
   const fast = program.command('fastpath').description('the XDP DHCPv4 fast path on a subscriber interface');
 
   fast
@@ -120,10 +221,11 @@ export function buildCli(): Command {
     .command('stats')
     .description('counters by reason (enum bng_counter), summed over CPUs')
     .requiredOption('-i, --interface <name>', 'subscriber-facing interface')
+    .option('--pin-dir <dir>', 'bpffs directory of the maps (default /sys/fs/bpf/bng/<interface>)')
     .option('--json', 'print JSON')
     .option('--all', 'include reasons that are zero')
     .action((o) => {
-      const fp = DhcpFastPath.openPinned(o.interface);
+      const fp = DhcpFastPath.openPinned(o.interface, o.pinDir);
       const c = fp.readCounters();
       fp.close();
       if (o.json) return console.log(json(c));
@@ -164,9 +266,10 @@ export function buildCli(): Command {
     .command('list')
     .description('list the bindings in the kernel')
     .requiredOption('-i, --interface <name>', 'subscriber-facing interface')
+    .option('--pin-dir <dir>', 'bpffs directory of the maps (default /sys/fs/bpf/bng/<interface>)')
     .option('--json', 'print JSON')
     .action((o) => {
-      const fp = DhcpFastPath.openPinned(o.interface);
+      const fp = DhcpFastPath.openPinned(o.interface, o.pinDir);
       const now = boottimeNs();
       const rows = [...fp.subscribers()];
       fp.close();
@@ -244,14 +347,27 @@ export function buildCli(): Command {
 
   program
     .command('demo')
-    .description('build a network-namespace lab, attach the fast path, run real clients and a perfdhcp burst, show what happens')
+    .description('build a network-namespace lab, run `bng run` on it with real dhclient/udhcpc clients and a perfdhcp burst, show leases, fast vs slow path and rates live')
     .option('--clients <n>', 'real dhclient/udhcpc clients', intArg('--clients', 1, 64), 24)
-    .option('--seconds <n>', 'how long to keep the lab up after the clients are bound', intArg('--seconds', 0, 3600), 20)
+    .option('--seconds <n>', 'how long the demo runs (the default sees two renewal rounds)', intArg('--seconds', 5, 3600), 45)
+    .option('--lease-time <s>', 'pool lease time; clients renew at half of it', intArg('--lease-time', 10, 3600), 30)
+    .option('--metrics-port <port>', 'daemon HTTP port on 127.0.0.1 (0: a free one)', intArg('--metrics-port', 0, 65535), 0)
     .action(async (o) => {
-      await runDemo({ clients: o.clients, seconds: o.seconds });
+      process.exitCode = await runDemo({ clients: o.clients, seconds: o.seconds, leaseTime: o.leaseTime, metricsPort: o.metricsPort });
     });
 
   return program;
+}
+
+async function apiGet(base: string, path: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(`/api/${path}`, base));
+  } catch (e) {
+    throw new BngError('BNG_ERR_NOT_FOUND', `no daemon answers at ${base} (${(e as Error).message}); is \`bng run\` running, and is --api its --metrics-addr?`);
+  }
+  if (!res.ok) throw new BngError('BNG_ERR_BAD_REQUEST', `${base}/api/${path}: HTTP ${res.status} ${await res.text()}`);
+  return res.json();
 }
 
 export async function main(argv = process.argv): Promise<void> {

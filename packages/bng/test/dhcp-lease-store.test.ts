@@ -172,6 +172,38 @@ describe('lease journal', () => {
     ]);
   });
 
+  it('group commit: appends wait for flush, which writes the whole batch at once; close flushes', () => {
+    const path = join(dir, 'group.journal');
+    const j = openLeaseJournal(path, { groupCommit: true });
+    const store = createMemoryLeaseStore({ journal: j });
+    store.put(lease('10.0.0.1'));
+    store.put(lease('10.0.0.2'));
+    expect(j.pending).toBe(2);
+    expect(statSync(path).size).toBe(0); // nothing is durable yet: the daemon withholds the ACKs
+    j.flush();
+    expect(j.pending).toBe(0);
+    const size = statSync(path).size;
+    expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(2);
+    store.delete('10.0.0.1');
+    j.close();
+    expect(statSync(path).size).toBeGreaterThan(size);
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()].map((r) => r.ip)).toEqual(['10.0.0.2']);
+  });
+
+  it('group commit: compaction drops the queue, the snapshot already holds it', () => {
+    const path = join(dir, 'group-compact.journal');
+    const j = openLeaseJournal(path, { groupCommit: true });
+    const store = createMemoryLeaseStore({ journal: j });
+    store.put(lease('10.0.0.1'));
+    store.put(lease('10.0.0.3'));
+    store.compact();
+    expect(j.pending).toBe(0);
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
+  });
+
   it('a closed journal refuses writes', () => {
     const j = openLeaseJournal(join(dir, 'sub', 'l.journal'));
     j.close();

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
@@ -717,6 +718,25 @@ Napi::Value PacketSend(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), sent);
 }
 
+// packetSetFilter(fd, program: Buffer of struct sock_filter) -> undefined
+// Attaches a classic BPF socket filter (SO_ATTACH_FILTER); replaces any earlier one.
+Napi::Value PacketSetFilter(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0);
+  Napi::Buffer<uint8_t> prog = ArgBuf(info, 1);
+  size_t len = prog.Length();
+  if (len == 0 || len % sizeof(sock_filter) != 0 || len / sizeof(sock_filter) > BPF_MAXINSNS)
+    throw Napi::TypeError::New(info.Env(), "program must hold 1.." + std::to_string(BPF_MAXINSNS) + " struct sock_filter (8 bytes each)");
+  // copied so the instructions are aligned whatever the Buffer's offset in its ArrayBuffer
+  std::vector<sock_filter> insns(len / sizeof(sock_filter));
+  memcpy(insns.data(), prog.Data(), len);
+  sock_fprog fprog;
+  fprog.len = static_cast<unsigned short>(insns.size());
+  fprog.filter = insns.data();
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)) < 0)
+    throw SysError(info.Env(), "setsockopt(SO_ATTACH_FILTER)", errno);
+  return info.Env().Undefined();
+}
+
 // Readability of any fd, delivered on the event loop: pollStart(fd, cb) -> handle
 struct FdPoll {
   uv_poll_t poll;
@@ -810,6 +830,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("packetOpen", PacketOpen);
   EXPORT("packetRecv", PacketRecv);
   EXPORT("packetSend", PacketSend);
+  EXPORT("packetSetFilter", PacketSetFilter);
   EXPORT("pollStart", PollStart);
   EXPORT("pollStop", PollStop);
 #undef EXPORT

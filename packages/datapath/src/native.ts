@@ -53,6 +53,8 @@ export interface NativeBinding {
   packetOpen(ifindex: number, ethertype: number, rcvbuf?: number): number;
   packetRecv(fd: number, maxFrames: number, maxFrameBytes?: number): NativeFrame[];
   packetSend(fd: number, ifindex: number, frames: Buffer[]): number;
+  /** SO_ATTACH_FILTER with `program`, an array of struct sock_filter (8 bytes each, host endian) */
+  packetSetFilter(fd: number, program: Buffer): void;
   pollStart(fd: number, cb: () => void): number;
   pollStop(h: number): void;
   xdpFlags: { UPDATE_IF_NOEXIST: number; SKB_MODE: number; DRV_MODE: number; HW_MODE: number };

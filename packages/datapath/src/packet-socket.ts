@@ -31,10 +31,30 @@ export class PacketSocket {
   private fd: number;
   private pollHandle = 0;
 
-  constructor(ifname: string, opts: { etherType?: number; rcvbufBytes?: number } = {}) {
+  /** `filter`: a classic BPF program (see socket-filter.ts) attached before the first receive */
+  constructor(ifname: string, opts: { etherType?: number; rcvbufBytes?: number; filter?: Buffer } = {}) {
     this.ifname = ifname;
     this.ifindex = ifindexOf(ifname);
     this.fd = wrapNative(() => native().packetOpen(this.ifindex, opts.etherType ?? EtherTypes.ALL, opts.rcvbufBytes ?? 4 << 20));
+    if (opts.filter) {
+      try {
+        this.setFilter(opts.filter);
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+      // frames queued between socket() and the attach passed no filter (and may be from any
+      // interface, since the socket hears all of them until bind): drop them
+      while (native().packetRecv(this.fd, 256, 64).length > 0);
+    }
+  }
+
+  /**
+   * Attaches a classic BPF program (struct sock_filter[]), replacing any earlier one. Frames
+   * already queued are not re-filtered.
+   */
+  setFilter(program: Buffer): void {
+    wrapNative(() => native().packetSetFilter(this.fd, program));
   }
 
   /** Receives what is queued now (up to `max` frames), without blocking. */

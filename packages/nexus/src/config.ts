@@ -3,12 +3,10 @@
  * (NEXUS_<PATH>, e.g. NEXUS_LISTEN_PORT, NEXUS_REPLICATION_PEERS=a,b) < command-line flags.
  * A bad value fails start-up with the field's path and the reason.
  */
-import * as fs from 'node:fs';
-import { Type, type Static, type TSchema } from 'typebox';
-import { Compile } from 'typebox/compile';
-import { Value } from 'typebox/value';
-import { parse as parseYaml } from 'yaml';
-import { BngError } from '@bng/api';
+import { Type, type Static } from 'typebox';
+import { loadLayeredConfig, type ConfigSources } from '@bng/api';
+
+export type { ConfigSources };
 
 const TlsFiles = Type.Object({
   cert: Type.String({ minLength: 1, description: 'PEM certificate file' }),
@@ -54,102 +52,7 @@ export const NexusConfigSchema = Type.Object({
 }, { additionalProperties: false });
 
 export type NexusConfig = Static<typeof NexusConfigSchema>;
-const check = Compile(NexusConfigSchema);
-
-interface Leaf { path: string[]; kind: 'string' | 'number' | 'boolean' | 'array' }
-
-function leaves(schema: TSchema, path: string[] = []): Leaf[] {
-  const s = schema as { type?: string; properties?: Record<string, TSchema>; allOf?: TSchema[] };
-  if (s.allOf) return s.allOf.flatMap((x) => leaves(x, path));
-  if (s.type === 'object' && s.properties) return Object.entries(s.properties).flatMap(([k, v]) => leaves(v, [...path, k]));
-  const kind = s.type === 'integer' || s.type === 'number' ? 'number' : s.type === 'boolean' ? 'boolean' : s.type === 'array' ? 'array' : 'string';
-  return [{ path, kind }];
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
-  let cur = target;
-  for (const key of path.slice(0, -1)) {
-    if (!isObject(cur[key])) cur[key] = {};
-    cur = cur[key] as Record<string, unknown>;
-  }
-  cur[path[path.length - 1]!] = value;
-}
-
-function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Record<string, unknown>, v) : v;
-  }
-  return out;
-}
-
-function coerce(leaf: Leaf, raw: string, source: string): unknown {
-  const field = leaf.path.join('.');
-  if (leaf.kind === 'number') {
-    const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) throw new BngError('BNG_ERR_CONFIG_INVALID', `${field}: ${source} value "${raw}" is not a number`, { field });
-    return n;
-  }
-  if (leaf.kind === 'boolean') {
-    if (raw === 'true' || raw === '1') return true;
-    if (raw === 'false' || raw === '0') return false;
-    throw new BngError('BNG_ERR_CONFIG_INVALID', `${field}: ${source} value "${raw}" is not true/false`, { field });
-  }
-  if (leaf.kind === 'array') return raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
-  return raw;
-}
-
-export interface ConfigSources {
-  file?: string | undefined;
-  env?: Record<string, string | undefined>;
-  /** Flag overrides as dotted paths (e.g. { 'listen.port': '8080' }); strings are coerced. */
-  flags?: Record<string, unknown>;
-}
 
 export function loadConfig(sources: ConfigSources): NexusConfig {
-  let layered: Record<string, unknown> = {};
-  if (sources.file) {
-    let text: string;
-    try { text = fs.readFileSync(sources.file, 'utf8'); } catch (e) {
-      throw new BngError('BNG_ERR_CONFIG_INVALID', `config file ${sources.file}: ${(e as Error).message}`, { field: 'config' });
-    }
-    const parsed: unknown = parseYaml(text); // YAML is a superset of JSON
-    if (parsed !== null && parsed !== undefined && !isObject(parsed)) {
-      throw new BngError('BNG_ERR_CONFIG_INVALID', `config file ${sources.file}: top level must be a mapping`, { field: 'config' });
-    }
-    layered = merge(layered, (parsed ?? {}) as Record<string, unknown>);
-  }
-  const all = leaves(NexusConfigSchema);
-  const envLayer: Record<string, unknown> = {};
-  for (const leaf of all) {
-    const name = `NEXUS_${leaf.path.join('_').toUpperCase()}`;
-    const raw = sources.env?.[name];
-    if (raw !== undefined) setPath(envLayer, leaf.path, coerce(leaf, raw, `environment ${name}`));
-  }
-  layered = merge(layered, envLayer);
-  const flagLayer: Record<string, unknown> = {};
-  for (const [dotted, value] of Object.entries(sources.flags ?? {})) {
-    if (value === undefined) continue;
-    const path = dotted.split('.');
-    const leaf = all.find((l) => l.path.join('.') === dotted);
-    if (!leaf) throw new BngError('BNG_ERR_CONFIG_INVALID', `${dotted}: unknown setting`, { field: dotted });
-    setPath(flagLayer, path, typeof value === 'string' ? coerce(leaf, value, 'flag') : value);
-  }
-  layered = merge(layered, flagLayer);
-  const withDefaults = Value.Default(NexusConfigSchema, Value.Clone(layered));
-  if (!check.Check(withDefaults)) {
-    const errors = [...check.Errors(withDefaults)];
-    const first = errors.find((e) => e.keyword !== 'boolean' && e.keyword !== 'anyOf') ?? errors[0];
-    let field = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
-    const params = first?.params as { requiredProperties?: string[]; additionalProperties?: string[] } | undefined;
-    if (first?.keyword === 'required' && params?.requiredProperties) field = [field, ...params.requiredProperties].filter(Boolean).join('.');
-    if (first?.keyword === 'additionalProperties' && params?.additionalProperties) {
-      field = [field, ...params.additionalProperties].filter(Boolean).join('.');
-      throw new BngError('BNG_ERR_CONFIG_INVALID', `${field}: unknown setting`, { field });
-    }
-    throw new BngError('BNG_ERR_CONFIG_INVALID', `${field || '(root)'}: ${first?.message ?? 'invalid'}`, { field });
-  }
-  return withDefaults as NexusConfig;
+  return loadLayeredConfig(NexusConfigSchema, 'NEXUS', sources);
 }

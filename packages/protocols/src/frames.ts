@@ -1,10 +1,11 @@
 /**
- * Ethernet / 802.1Q / 802.1ad / IPv4 / UDP frames for tests: build one with correct checksums,
- * or parse one (strictly: malformed input throws a FrameError with a stable code and offset).
+ * Ethernet / 802.1Q / 802.1ad / IPv4 / UDP frames: build one with correct checksums (RFC 791
+ * §3.1, RFC 768), or parse one strictly (malformed input throws a FrameError with a stable code
+ * and offset). The daemon's AF_PACKET path and the tests both use these.
  */
-import { bytesToMac, dhcp4, internetChecksum, ipToBytes, macToBytes, onesSum } from '@bng/protocols';
+import * as dhcp4 from './dhcp4/index.js';
+import { bytesToMac, internetChecksum, ipToBytes, macToBytes, onesSum } from './net.js';
 
-export { bytesToIp, bytesToMac, internetChecksum, ipToBytes, ipToU32, macToBytes, u32ToIp } from '@bng/protocols';
 
 export const EtherType = {
   IPV4: 0x0800,

@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isBngError } from '@bng/api';
-import { dhcp4 } from '@bng/protocols';
-import {
-  FrameError,
-  buildDhcp4Frame,
-  buildUdpFrame,
-  parseDhcp4Frame,
-  bytesToMac,
-  internetChecksum,
-  ipToU32,
-  macToBytes,
-  parseFrame,
-  u32ToIp,
-  type UdpFrameSpec,
-} from '@bng/testkit';
-import { capturedFrames } from '../../protocols/test/fixtures/dhcp4-captures.js';
+import * as dhcp4 from '../src/dhcp4/index.js';
+import { FrameError, buildDhcp4Frame, buildUdpFrame, parseDhcp4Frame, parseFrame, type UdpFrameSpec } from '../src/frames.js';
+import { bytesToMac, internetChecksum, ipToU32, macToBytes, u32ToIp } from '../src/net.js';
+import { capturedFrames } from './fixtures/dhcp4-captures.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));

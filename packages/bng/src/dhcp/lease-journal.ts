@@ -25,8 +25,12 @@ export type LeaseJournalEntry = { readonly op: 'put'; readonly lease: LeaseRecor
 export interface LeaseJournal {
   /** entries read at open, in order (hand them to the store once) */
   load(): LeaseJournalEntry[];
-  /** appends and fsyncs */
+  /** appends and fsyncs; with `groupCommit`, queues the entry for the next `flush` */
   append(entry: LeaseJournalEntry): void;
+  /** writes and fsyncs every queued entry with one write and one fsync (group commit) */
+  flush(): void;
+  /** entries queued and not yet durable */
+  readonly pending: number;
   /** replaces the file with one `put` per record, atomically */
   rewrite(records: readonly LeaseRecord[]): void;
   /** entries now in the file */
@@ -40,6 +44,11 @@ export interface LeaseJournal {
 export interface LeaseJournalOptions {
   /** fsync every append (default true); false only for tests that measure nothing durable */
   readonly fsync?: boolean;
+  /**
+   * Queue appends in memory until `flush()`: the daemon handles a whole receive batch, flushes
+   * once, and only then sends the batch's ACKs, so a crash still never forgets an ACKed binding.
+   */
+  readonly groupCommit?: boolean;
 }
 
 const CRC_TABLE = (() => {
@@ -129,6 +138,8 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
     syncDir(path);
   }
 
+  const group = options.groupCommit === true;
+  let queued: Buffer[] = [];
   const write = (target: number, buf: Buffer): void => {
     let off = 0;
     while (off < buf.length) off += writeSync(target, buf, off, buf.length - off);
@@ -145,14 +156,30 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       loaded = [];
       return out;
     },
+    get pending() {
+      return queued.length;
+    },
     append(entry) {
       if (fd < 0) throw new BngError('BNG_ERR_CONFLICT', `lease journal ${path} is closed`);
+      entries += 1;
+      if (group) {
+        queued.push(line(entry));
+        return;
+      }
       write(fd, line(entry));
       if (doSync) fsyncSync(fd);
-      entries += 1;
+    },
+    flush() {
+      if (queued.length === 0) return;
+      if (fd < 0) throw new BngError('BNG_ERR_CONFLICT', `lease journal ${path} is closed`);
+      const buf = queued.length === 1 ? (queued[0] as Buffer) : Buffer.concat(queued);
+      queued = [];
+      write(fd, buf);
+      if (doSync) fsyncSync(fd);
     },
     rewrite(records) {
       if (fd < 0) throw new BngError('BNG_ERR_CONFLICT', `lease journal ${path} is closed`);
+      queued = []; // the snapshot holds every record, queued changes included
       const tmp = `${path}.tmp`;
       const tfd = openSync(tmp, 'w');
       try {
@@ -169,6 +196,7 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       entries = records.length;
     },
     close() {
+      if (fd >= 0 && queued.length > 0) this.flush();
       if (fd >= 0) closeSync(fd);
       fd = -1;
     },

@@ -141,6 +141,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
   const { leases, clock, log } = deps;
   const counts = Object.fromEntries(Object.values(Dhcp4Reason).map((r) => [r, 0])) as Record<Dhcp4Reason, number>;
   const cursors = new Map<number, number>();
+  let lastExhaustedLog = -Infinity;
 
   const count = (r: Dhcp4Reason): void => {
     counts[r] += 1;
@@ -499,7 +500,16 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     if (pools.length === 0) return drop(Dhcp4Reason.NO_POOL, `${who.mac} on ${who.ifname}`);
     const choice = chooseAddress(pools, who, msg, now);
     // No address: no offer; the client retries and the operator sees the counter.
-    if (choice === undefined) return drop(Dhcp4Reason.POOL_EXHAUSTED, pools.map((p) => p.name).join(','));
+    if (choice === undefined) {
+      // RFC 2131 §4.3.1: with no address to offer the server stays silent. An operator must hear
+      // of it, but a storm of DISCOVERs must not become a storm of log lines: at most one a minute.
+      const names = pools.map((p) => p.name).join(',');
+      if (now - lastExhaustedLog >= 60_000) {
+        lastExhaustedLog = now;
+        log.warn({ pools: names, mac: who.mac, exhaustedTotal: counts[Dhcp4Reason.POOL_EXHAUSTED] + 1 }, 'dhcp4 pool exhausted: no address to offer');
+      }
+      return drop(Dhcp4Reason.POOL_EXHAUSTED, names);
+    }
     const { pool, ip } = choice;
     const ipText = u32ToIp(ip);
     const current = leases.get(ipText);

@@ -1,0 +1,186 @@
+/**
+ * `bng run`: the composition root of the BNG daemon in standalone mode (no Nexus). It wires the
+ * lease store and its journal, the XDP fast path, the DHCPv4 slow path, metrics and the HTTP
+ * endpoint, and nothing else constructs these.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { BngError } from '@bng/api';
+import { DhcpFastPath, XdpAttachment, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
+import { u32ToIp } from '@bng/protocols';
+import type { ResolvedBngConfig } from '../config.js';
+import { openLeaseJournal, type LeaseJournal } from '../dhcp/lease-journal.js';
+import { LeaseState, createMemoryLeaseStore, type MemoryLeaseStore } from '../dhcp/lease-store.js';
+import type { Dhcp4Logger } from '../dhcp/types.js';
+import { DhcpService } from './dhcp-service.js';
+import { startDaemonHttp, type HealthReport } from './http.js';
+import { createDaemonMetrics, registerDaemonMetrics } from './metrics.js';
+
+export interface RunningDaemon {
+  readonly dhcp: DhcpService;
+  readonly store: MemoryLeaseStore;
+  readonly fastPath: DhcpFastPath | undefined;
+  readonly http: Server;
+  /** the bound HTTP port (useful with metricsAddr :0) */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+function operstate(ifname: string): string {
+  try {
+    return readFileSync(`/sys/class/net/${ifname}/operstate`, 'utf8').trim();
+  } catch {
+    return 'absent';
+  }
+}
+
+export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino({ name: 'bng', level: cfg.raw.logLevel, base: { pid: process.pid } })): Promise<RunningDaemon> {
+  const raw = cfg.raw;
+  const ifname = raw.interface;
+  try {
+    ifindexOf(ifname);
+  } catch {
+    throw new BngError('BNG_ERR_INTERFACE', `interface: ${ifname} does not exist on this host`, { field: 'interface' });
+  }
+  const serverMac = interfaceMac(ifname);
+
+  mkdirSync(raw.stateDir, { recursive: true });
+  const journalPath = join(raw.stateDir, `dhcp4-leases-${ifname}.journal`);
+  let journal: LeaseJournal;
+  try {
+    journal = openLeaseJournal(journalPath, { groupCommit: true });
+  } catch (e) {
+    throw new BngError('BNG_ERR_CONFIG_INVALID', `stateDir: cannot open ${journalPath}: ${(e as Error).message}`, { field: 'stateDir' });
+  }
+  if (journal.truncatedBytes > 0) log.warn({ journal: journalPath, bytes: journal.truncatedBytes }, 'lease journal had a torn tail (crash mid-write); cut at the last whole entry');
+  const store = createMemoryLeaseStore({ journal });
+  const bound = [...store.all()].filter((r) => r.state === LeaseState.BOUND).length;
+  log.info({ journal: journalPath, records: store.size, bound }, 'lease store loaded');
+
+  // Fast path: attached once and left attached on stop, so the kernel keeps answering renewals
+  // of known subscribers while the daemon restarts (`bng fastpath detach` removes it).
+  let fastPath: DhcpFastPath | undefined;
+  let programId = 0;
+  const pinDir = raw.fastpath.pinDir ?? defaultPinDir(ifname);
+  if (raw.fastpath.enabled) {
+    const serverIp = u32ToIp(cfg.dhcp.pools[0]!.serverId);
+    fastPath = DhcpFastPath.attach({ ifname, serverIp, serverMac, mode: raw.fastpath.mode, pinDir, ...(raw.bpfPath ? { objectPath: raw.bpfPath } : {}) });
+    programId = XdpAttachment.query(ifname);
+    log.info({ interface: ifname, mode: raw.fastpath.mode, programId, pinDir }, 'XDP fast path attached');
+  } else if (existsSync(pinDir) && XdpAttachment.query(ifname) !== 0) {
+    // "fast path off" must be true: a program left by an earlier run would still answer
+    DhcpFastPath.detach(ifname, { pinDir, unpin: true });
+    log.info({ interface: ifname }, 'fast path disabled: detached the program an earlier run left');
+  }
+
+  const metrics = createDaemonMetrics();
+  const dhcp = new DhcpService({
+    ifname,
+    serverMac,
+    dhcpInput: cfg.dhcpInput,
+    store,
+    journal,
+    ...(fastPath ? { fastPath } : {}),
+    ...(raw.relay.enabled ? { relayPort: raw.relay.port, ...(raw.relay.address ? { relayAddress: raw.relay.address } : {}) } : {}),
+    expireIntervalMs: raw.dhcp.expireIntervalSeconds * 1000,
+    log,
+    observe: metrics.observe,
+  });
+  try {
+    await dhcp.start();
+  } catch (e) {
+    dhcp.close();
+    fastPath?.close();
+    journal.close();
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new BngError('BNG_ERR_CONFIG_INVALID', `relay.port: UDP port ${raw.relay.port} is in use (another DHCP server?)`, { field: 'relay.port' });
+    throw e;
+  }
+  registerDaemonMetrics(metrics, dhcp, fastPath);
+
+  let lastTick = Date.now();
+  const loopTimer = setInterval(() => (lastTick = Date.now()), 1000);
+  loopTimer.unref();
+
+  const health = (): HealthReport => {
+    const lag = Date.now() - lastTick;
+    const checks = { eventLoop: { ok: lag < 5000, detail: `${lag} ms since the last tick` } };
+    return { ok: checks.eventLoop.ok, checks };
+  };
+  const ready = (): HealthReport => {
+    const state = operstate(ifname);
+    const checks: HealthReport['checks'] = {
+      interface: { ok: state === 'up' || state === 'unknown', detail: `${ifname} operstate ${state}` },
+      packetSocket: { ok: dhcp.listening.packet, detail: dhcp.listening.packet ? 'open' : 'closed' },
+      relaySocket: { ok: !raw.relay.enabled || dhcp.listening.udp, detail: raw.relay.enabled ? (dhcp.listening.udp ? `${dhcp.relayAddress}:${raw.relay.port}/udp` : 'closed') : 'disabled' },
+      leaseJournal: { ok: dhcp.stats.journalErrors === 0, detail: `${journalPath}, ${dhcp.stats.journalErrors} errors` },
+    };
+    if (fastPath) {
+      let now = 0;
+      try {
+        now = XdpAttachment.query(ifname);
+      } catch {
+        now = 0;
+      }
+      checks.fastPath = { ok: now !== 0 && now === programId, detail: now === 0 ? 'no XDP program attached' : now === programId ? `program ${now} attached` : `another program (${now}) replaced ours (${programId})` };
+    }
+    return { ok: Object.values(checks).every((c) => c.ok), checks };
+  };
+
+  const http = await startDaemonHttp(cfg.http.host, cfg.http.port, {
+    registry: metrics.registry,
+    health,
+    ready,
+    api: {
+      leases: (q) => {
+        const state = q.get('state');
+        const pool = q.get('pool');
+        const now = Date.now();
+        return [...store.all()]
+          .filter((r) => (state ? r.state === state : true) && (pool ? r.pool === pool : true))
+          .sort((a, b) => ipSortKey(a.ip) - ipSortKey(b.ip))
+          .map((r) => ({ ...r, expiresInS: Math.round((r.expiresAtMs - now) / 1000) }));
+      },
+      stats: () => ({
+        interface: ifname,
+        uptimeS: Math.round(dhcp.uptimeMs / 1000),
+        slowPath: dhcp.stats,
+        outcomes: dhcp.server.counters(),
+        pools: dhcp.poolUsage(),
+        fastPath: fastPath ? { programId, counters: fastPath.readCounters(), sync: dhcp.sync?.stats } : null,
+        journal: { path: journalPath, entries: journal.entries },
+      }),
+      subscribers: () => (fastPath ? [...fastPath.subscribers()].map(([m, b]) => ({ match: m, ...b })) : []),
+    },
+  });
+  const addr = http.address();
+  const port = typeof addr === 'object' && addr ? addr.port : cfg.http.port;
+  log.info({ interface: ifname, metrics: `http://${cfg.http.host}:${port}/metrics`, pools: cfg.dhcp.pools.map((p) => p.name), fastPath: raw.fastpath.enabled }, 'bng running');
+
+  let stopped = false;
+  return {
+    dhcp,
+    store,
+    fastPath,
+    http,
+    port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(loopTimer);
+      dhcp.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections?.();
+      journal.close();
+      fastPath?.close();
+      log.info({ interface: ifname }, 'bng stopped; the XDP program stays attached and keeps answering known subscribers');
+    },
+  };
+}
+
+function ipSortKey(ip: string): number {
+  const p = ip.split('.').map(Number);
+  return (((p[0] ?? 0) * 256 + (p[1] ?? 0)) * 256 + (p[2] ?? 0)) * 256 + (p[3] ?? 0);
+}

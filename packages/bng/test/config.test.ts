@@ -1,0 +1,105 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { envName, isBngError } from '@bng/api';
+import { u32ToIp } from '@bng/protocols';
+import { loadBngConfig } from '../src/config.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bng-config-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const file = (text: string): string => {
+  const p = join(dir, 'bng.yaml');
+  writeFileSync(p, text);
+  return p;
+};
+
+/** The field a BNG_ERR_CONFIG_INVALID names, or the error itself when it is something else. */
+function fieldOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (isBngError(e, 'BNG_ERR_CONFIG_INVALID')) return String(e.details?.field);
+    throw e;
+  }
+  throw new Error('no error');
+}
+
+describe('bng run configuration', () => {
+  it("the seeds' flags alone make a working standalone config", () => {
+    const c = loadBngConfig({ flags: { interface: 'eth1', 'pool.network': '10.0.1.0/24', 'pool.gateway': '10.0.1.1' } });
+    expect(c.raw.interface).toBe('eth1');
+    expect(c.raw.fastpath).toEqual({ enabled: true, mode: 'auto' });
+    expect(c.http).toEqual({ host: '0.0.0.0', port: 9090 });
+    const pool = c.dhcp.pools[0]!;
+    expect(pool.name).toBe('default');
+    expect(u32ToIp(pool.serverId)).toBe('10.0.1.1');
+    expect(u32ToIp(pool.rangeStart)).toBe('10.0.1.1'); // the gateway inside the range is never handed out
+    expect(u32ToIp(pool.rangeEnd)).toBe('10.0.1.254');
+  });
+
+  it('layers defaults < file < environment < flags', () => {
+    const f = file(
+      [
+        'interface: eth9',
+        'logLevel: warn',
+        'metricsAddr: 127.0.0.1:9191',
+        'fastpath: { mode: generic }',
+        'dhcp:',
+        '  pools:',
+        '    - name: res',
+        '      network: 100.64.0.0/22',
+        '      gateway: 100.64.0.1',
+        '      dns: [100.64.0.53]',
+        '      leaseTime: 600',
+        '      match: { vlans: [{ outer: 100, inner: [1, 99] }] }',
+      ].join('\n'),
+    );
+    const c = loadBngConfig({
+      file: f,
+      env: { BNG_LOG_LEVEL: 'debug', BNG_FASTPATH_ENABLED: 'false', BNG_POOL_NETWORK: '10.1.0.0/24', BNG_POOL_LEASE_TIME: '120' },
+      flags: { logLevel: 'error', 'pool.gateway': '10.1.0.1' },
+    });
+    expect(c.raw.interface).toBe('eth9');
+    expect(c.raw.logLevel).toBe('error');
+    expect(c.raw.fastpath).toEqual({ enabled: false, mode: 'generic' });
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 9191 });
+    expect(c.dhcp.pools.map((p) => [p.name, p.leaseTime])).toEqual([
+      ['res', 600],
+      ['default', 120],
+    ]);
+    expect(c.dhcp.pools[0]!.match.vlans).toEqual([{ outer: [100, 100], inner: [1, 99] }]);
+  });
+
+  it('environment names follow the dotted path in upper snake case', () => {
+    expect(envName('BNG', 'pool.leaseTime')).toBe('BNG_POOL_LEASE_TIME');
+    expect(envName('BNG', 'fastpath.pinDir')).toBe('BNG_FASTPATH_PIN_DIR');
+    expect(envName('NEXUS', 'listen.port')).toBe('NEXUS_LISTEN_PORT');
+  });
+
+  it('a bad value names its field and the reason', () => {
+    const base = { 'pool.network': '10.0.1.0/24', 'pool.gateway': '10.0.1.1' };
+    expect(fieldOf(() => loadBngConfig({ flags: { ...base, 'pool.network': '10.0.1.0' } }))).toBe('pool.network');
+    expect(fieldOf(() => loadBngConfig({ flags: { ...base, 'pool.gateway': '10.0.2.1' } }))).toBe('pool.gateway');
+    expect(fieldOf(() => loadBngConfig({ flags: base, env: { BNG_FASTPATH_MODE: 'turbo' } }))).toBe('fastpath.mode');
+    expect(() => loadBngConfig({ flags: base, env: { BNG_FASTPATH_MODE: 'turbo' } })).toThrow('fastpath.mode: "turbo" is not one of "auto", "native", "generic"');
+    expect(fieldOf(() => loadBngConfig({ flags: base, env: { BNG_RELAY_PORT: 'x' } }))).toBe('relay.port');
+    expect(fieldOf(() => loadBngConfig({ flags: { ...base, metricsAddr: 'nine' } }))).toBe('metricsAddr');
+    expect(fieldOf(() => loadBngConfig({ file: file('interface: eth1\nfastpth: {}\n'), flags: base }))).toBe('fastpth');
+    expect(fieldOf(() => loadBngConfig({ file: file('dhcp:\n  pools:\n    - { name: a, network: 10.9.0.0/24, gateway: 10.9.0.1, rangeEnd: 10.8.0.9 }\n') }))).toBe('dhcp.pools[0].rangeEnd');
+    expect(fieldOf(() => loadBngConfig({ file: file('dhcp:\n  pools:\n    - { name: a, network: 10.9.0.0/24, colour: red }\n') }))).toBe('dhcp.pools.0.colour');
+    expect(fieldOf(() => loadBngConfig({}))).toBe('dhcp.pools');
+    expect(fieldOf(() => loadBngConfig({ flags: { 'pool.gateway': '10.0.1.1' } }))).toBe('pool.gateway');
+    expect(fieldOf(() => loadBngConfig({ file: file('[1, 2]\n') }))).toBe('config');
+    expect(fieldOf(() => loadBngConfig({ file: join(dir, 'missing.yaml') }))).toBe('config');
+    try {
+      loadBngConfig({ flags: { ...base, 'pool.gateway': '10.0.2.1' } });
+    } catch (e) {
+      expect((e as Error).message).toMatch(/^pool\.gateway: 10\.0\.2\.1 is not a host address of 10\.0\.1\.0\/24/);
+    }
+  });
+});
