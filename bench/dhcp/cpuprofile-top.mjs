@@ -2,25 +2,41 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): the functions with the most self time and the
 // most inclusive (self + callees) time, as shares of the sampled time.
 //
-//   node bench/dhcp/cpuprofile-top.mjs <file.cpuprofile> [--top 25]
+//   node bench/dhcp/cpuprofile-top.mjs <file.cpuprofile> [--top 25] [--last <seconds>]
+//
+// --last N counts only the samples of the profile's final N seconds (the measured window of a
+// bench step, without the daemon's start-up and warm-up).
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
-const file = args.find((a) => !a.startsWith('--'));
+const opt = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : undefined;
+};
+const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 if (!file) {
   console.error('usage: cpuprofile-top.mjs <file.cpuprofile> [--top N]');
   process.exit(2);
 }
-const ti = args.indexOf('--top');
-const TOP = ti >= 0 ? Number(args[ti + 1]) : 25;
+const TOP = opt('top') ?? 25;
+const LAST = opt('last');
 
-export function summarise(profile, top = 25) {
+export function summarise(profile, top = 25, lastS = undefined) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map();
-  for (const id of profile.samples) self.set(id, (self.get(id) ?? 0) + 1);
-  const total = profile.samples.length;
+  // sample i was taken at startTime + sum(timeDeltas[0..i]) (µs)
+  let t = profile.startTime;
+  const from = lastS === undefined ? -Infinity : profile.endTime - lastS * 1e6;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas?.[i] ?? 0;
+    if (t < from) continue;
+    const id = profile.samples[i];
+    self.set(id, (self.get(id) ?? 0) + 1);
+    total++;
+  }
   const label = (n) => {
     const f = n.callFrame;
     const where = f.url ? `${f.url.replace(/^file:\/\//, '').replace(/^.*\/(packages|node_modules)\//, '$1/')}:${f.lineNumber + 1}` : '';
@@ -48,7 +64,7 @@ export function summarise(profile, top = 25) {
   return { total, self: fmt(bySelf), inclusive: fmt(byIncl) };
 }
 
-const s = summarise(JSON.parse(readFileSync(file, 'utf8')), TOP);
+const s = summarise(JSON.parse(readFileSync(file, 'utf8')), TOP, LAST);
 console.log(`${s.total} samples`);
 console.log('--- self time ---');
 for (const l of s.self) console.log(l);
