@@ -142,9 +142,11 @@ export const FILTER_ACCEPT = 0x40000;
  * Accepts IPv4/UDP to port 67 that this host did not send, after 0, 1 or 2 VLAN tags (0x8100 or
  * 0x88a8) left in the frame data: the kernel strips the outer tag into PACKET_AUXDATA before
  * AF_PACKET sees the frame, so QinQ shows one tag and single-tagged frames none. Non-first
- * fragments are refused (no UDP header); IP options are skipped using the IHL.
+ * fragments are refused (no UDP header); IP options are skipped using the IHL. With `directOnly`,
+ * requests a relay agent forwarded (BOOTP giaddr, RFC 2131 §2, not 0.0.0.0) are refused too: a
+ * daemon that takes those on its UDP socket need not read them twice.
  */
-export function dhcpServerFilter(): Buffer {
+export function dhcpServerFilter(opts: { directOnly?: boolean } = {}): Buffer {
   const jeq = (k: number, jt?: string, jf?: string) => jump(BPF_JMP | BPF_JEQ | BPF_K, k, jt, jf);
   const lines: AsmLine[] = [
     stmt(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
@@ -167,8 +169,10 @@ export function dhcpServerFilter(): Buffer {
       jump(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 'reject'),
       stmt(BPF_LDX | BPF_B | BPF_MSH, ip),
       stmt(BPF_LD | BPF_H | BPF_IND, ip + 2),
-      jeq(DHCP_SERVER_PORT, 'accept', 'reject'),
+      jeq(DHCP_SERVER_PORT, opts.directOnly ? undefined : 'accept', 'reject'),
     );
+    // giaddr: UDP header (8) + BOOTP offset 24; a frame too short for it is refused by the kernel
+    if (opts.directOnly) lines.push(stmt(BPF_LD | BPF_W | BPF_IND, ip + 8 + 24), jeq(0, 'accept', 'reject'));
   }
   lines.push(label('accept'), stmt(BPF_RET | BPF_K, FILTER_ACCEPT), label('reject'), stmt(BPF_RET | BPF_K, 0));
   return assemble(lines);

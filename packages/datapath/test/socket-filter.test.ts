@@ -225,6 +225,37 @@ describe('dhcpServerFilter on AF_PACKET', () => {
     }
   });
 
+  it('directOnly refuses relayed requests (giaddr set), in every encapsulation and with IP options', async () => {
+    const rx = new PacketSocket(b, { filter: dhcpServerFilter({ directOnly: true }) });
+    const tx = new PacketSocket(a);
+    const relayed = (f: Buffer, ipOffset: number): Buffer => {
+      const r = Buffer.from(f);
+      const ihl = (r[ipOffset]! & 0x0f) * 4;
+      r.writeUInt32BE(0x0a000001, ipOffset + ihl + 8 + 24); // giaddr 10.0.0.1 (the UDP checksum no longer matters here)
+      r.writeUInt16BE(0, ipOffset + ihl + 6);
+      return r;
+    };
+    const qinq: VlanTag[] = [{ tpid: S_TAG, vid: 200 }, { tpid: C_TAG, vid: 300 }];
+    const direct = [udp(41, 67), udp(42, 67, [{ tpid: C_TAG, vid: 100 }]), udp(43, 67, qinq), udp(44, 67, [], Uint8Array.of(1, 1, 1, 0))];
+    const viaRelay = [relayed(udp(45, 67), 14), relayed(udp(46, 67, [{ tpid: C_TAG, vid: 100 }]), 18), relayed(udp(47, 67, qinq), 22), relayed(udp(48, 67, [], Uint8Array.of(1, 1, 1, 0)), 14)];
+    try {
+      drain(rx);
+      tx.send([...viaRelay, ...direct]);
+      const got: ReceivedFrame[] = [];
+      await waitFor('the direct requests', () => {
+        got.push(...drain(rx));
+        return got.length >= direct.length;
+      }, 5000, 20);
+      await new Promise((r) => setTimeout(r, 50));
+      got.push(...drain(rx));
+      // the kernel strips the outer tag into auxdata; the PacketSocket puts it back
+      expect(got.map((g) => g.frame.toString('hex')).sort()).toEqual(direct.map((d) => d.toString('hex')).sort());
+    } finally {
+      rx.close();
+      tx.close();
+    }
+  });
+
   it('a program the kernel refuses is a BngError with errno', () => {
     const s = new PacketSocket(b);
     try {

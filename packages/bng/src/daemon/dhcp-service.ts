@@ -24,7 +24,6 @@ import type { Dhcp4Logger } from '../dhcp/types.js';
 import { FastPathSync } from './fastpath-sync.js';
 
 const GIADDR_OFFSET = 24;
-const PACKET_OUTGOING = 4;
 
 export interface DhcpServiceStats {
   /** frames read from AF_PACKET, datagrams from UDP */
@@ -38,6 +37,8 @@ export interface DhcpServiceStats {
   malformedFrames: number;
   sendErrors: number;
   journalErrors: number;
+  /** requests the server failed on (a defect; logged with the stack) */
+  internalErrors: number;
 }
 
 export interface DhcpServiceOptions {
@@ -65,7 +66,7 @@ export class DhcpService {
   readonly server: Dhcp4Server;
   readonly config: ResolvedDhcp4Config;
   readonly sync: FastPathSync | undefined;
-  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0 };
+  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0, internalErrors: 0 };
   private packet: PacketSocket | undefined;
   private udp: Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -102,8 +103,6 @@ export class DhcpService {
     }
     this.flushJournal();
 
-    this.packet = new PacketSocket(this.opts.ifname, { etherType: EtherTypes.ALL, filter: dhcpServerFilter() });
-    this.packet.onFrames((frames) => this.onFrames(frames));
     if (this.opts.relayPort !== undefined) {
       // Relays send to our server identifier (RFC 1542 §4.1), so the socket is bound to that
       // address when the host has it: bound to 0.0.0.0 it would take every relayed request that
@@ -127,6 +126,10 @@ export class DhcpService {
       this.udp = udp;
       this.relayAddress = address;
     }
+    // relayed requests are the UDP socket's (the relay expects the answer from port 67 of our
+    // address); the socket filter keeps them off the AF_PACKET socket
+    this.packet = new PacketSocket(this.opts.ifname, { etherType: EtherTypes.ALL, filter: dhcpServerFilter({ directOnly: this.udp !== undefined }) });
+    this.packet.onFrames((frames) => this.onFrames(frames));
     this.timer = setInterval(() => this.tick(), this.opts.expireIntervalMs);
     this.timer.unref();
   }
@@ -156,10 +159,25 @@ export class DhcpService {
 
   private handle(payload: Uint8Array, meta: Parameters<Dhcp4Server['handle']>[1], now: number): Dhcp4Action[] {
     const t0 = process.hrtime.bigint();
-    const type = payload.length > 240 ? peekType(payload) : undefined;
-    const name = typeName(type);
+    let msg: dhcp4.Dhcp4Message;
+    try {
+      msg = dhcp4.decodeDhcp4(payload);
+    } catch {
+      // the server counts and logs the decode error (the only path that decodes twice)
+      this.count(this.stats.requests, typeName(undefined));
+      return this.server.handlePacket(payload, meta, now);
+    }
+    const name = typeName(dhcp4.messageType(msg));
     this.count(this.stats.requests, name);
-    const actions = this.server.handlePacket(payload, meta, now);
+    let actions: Dhcp4Action[];
+    try {
+      actions = this.server.handle(msg, meta, now);
+    } catch (e) {
+      // a defect, never a reason to stop serving everyone else
+      this.stats.internalErrors++;
+      this.opts.log.error({ err: (e as Error).stack ?? String(e), mac: meta.srcMac }, 'dhcp4 request failed inside the server; dropped');
+      return [];
+    }
     this.opts.observe?.(Number(process.hrtime.bigint() - t0) / 1e9, name);
     return actions;
   }
@@ -169,7 +187,7 @@ export class DhcpService {
     const out: Array<{ actions: Dhcp4Action[]; tags: ParsedVlanTag[]; srcMac: string }> = [];
     for (const f of frames) {
       this.stats.rxFrames++;
-      if (f.pktType === PACKET_OUTGOING || f.truncated) continue;
+      if (f.truncated) continue; // the filter already refused our own frames and everything not to port 67
       let parsed;
       try {
         parsed = parseFrame(f.frame);
@@ -178,8 +196,6 @@ export class DhcpService {
         continue;
       }
       if (parsed.udp?.dstPort !== dhcp4.Port.SERVER || parsed.ipv4 === undefined || parsed.srcMac === this.opts.serverMac) continue;
-      // relayed requests are the UDP socket's (the relay expects an answer from port 67 of our address)
-      if (this.udp !== undefined && hasGiaddr(parsed.payload)) continue;
       const actions = this.handle(parsed.payload, { ifname: this.opts.ifname, vlans: parsed.vlans.map((v) => v.vid), srcMac: parsed.srcMac, dstIp: parsed.ipv4.dst }, now);
       out.push({ actions, tags: parsed.vlans, srcMac: parsed.srcMac });
     }
@@ -301,21 +317,4 @@ export class DhcpService {
 
 function hasGiaddr(payload: Uint8Array): boolean {
   return payload.length >= GIADDR_OFFSET + 4 && (payload[GIADDR_OFFSET]! | payload[GIADDR_OFFSET + 1]! | payload[GIADDR_OFFSET + 2]! | payload[GIADDR_OFFSET + 3]!) !== 0;
-}
-
-/** Option 53 without a full decode (for the per-type counters; the server decodes properly). */
-function peekType(p: Uint8Array): number | undefined {
-  let i = 240;
-  for (let n = 0; n < 64 && i < p.length; n++) {
-    const code = p[i]!;
-    if (code === 0) {
-      i++;
-      continue;
-    }
-    if (code === 255 || i + 1 >= p.length) return undefined;
-    const len = p[i + 1]!;
-    if (code === 53 && len === 1 && i + 2 < p.length) return p[i + 2];
-    i += 2 + len;
-  }
-  return undefined;
 }

@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError } from '@bng/api';
 import { DhcpFastPath, XdpAttachment, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
-import { u32ToIp } from '@bng/protocols';
+import { ipToU32, u32ToIp } from '@bng/protocols';
 import type { ResolvedBngConfig } from '../config.js';
 import { openLeaseJournal, type LeaseJournal } from '../dhcp/lease-journal.js';
 import { LeaseState, createMemoryLeaseStore, type MemoryLeaseStore } from '../dhcp/lease-store.js';
@@ -140,7 +140,7 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
         const now = Date.now();
         return [...store.all()]
           .filter((r) => (state ? r.state === state : true) && (pool ? r.pool === pool : true))
-          .sort((a, b) => ipSortKey(a.ip) - ipSortKey(b.ip))
+          .sort((a, b) => ipToU32(a.ip) - ipToU32(b.ip))
           .map((r) => ({ ...r, expiresInS: Math.round((r.expiresAtMs - now) / 1000) }));
       },
       stats: () => ({
@@ -178,9 +178,4 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
       log.info({ interface: ifname }, 'bng stopped; the XDP program stays attached and keeps answering known subscribers');
     },
   };
-}
-
-function ipSortKey(ip: string): number {
-  const p = ip.split('.').map(Number);
-  return (((p[0] ?? 0) * 256 + (p[1] ?? 0)) * 256 + (p[2] ?? 0)) * 256 + (p[3] ?? 0);
 }

@@ -29,15 +29,29 @@ export function createDaemonMetrics(): DaemonMetrics {
 export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastPath: DhcpFastPath | undefined): void {
   const registry = m.registry;
   collectDefaultMetrics({ register: registry, prefix: 'bng_process_' });
+  // One scrape reads the kernel counters and walks the lease store once, not once per metric.
+  const perScrape = <T>(read: () => T): (() => T) => {
+    let at = -Infinity;
+    let value: T;
+    return () => {
+      const now = Date.now();
+      if (now - at > 250) {
+        value = read();
+        at = now;
+      }
+      return value;
+    };
+  };
   let kernel: Record<string, bigint> = {};
-  const readKernel = (): Record<string, bigint> => {
+  const readKernel = perScrape((): Record<string, bigint> => {
     try {
       kernel = fastPath ? fastPath.readCounters() : {};
     } catch {
       // keep the last reading
     }
     return kernel;
-  };
+  });
+  const poolUsage = perScrape(() => dhcp.poolUsage());
   new Counter({
     name: 'bng_dhcp_requests_total',
     help: 'DHCPv4 requests by path (fast = answered by XDP, slow = handled in userspace) and message type',
@@ -82,7 +96,7 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
   });
   new Counter({
     name: 'bng_dhcp_errors_total',
-    help: 'transport and storage errors: malformed frames, send failures, lease journal failures, fast path map failures',
+    help: 'transport and storage errors: malformed frames, send failures, lease journal failures, requests the server failed on, fast path map failures',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
@@ -91,6 +105,7 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
       this.inc({ kind: 'malformed_frame' }, s.malformedFrames);
       this.inc({ kind: 'send' }, s.sendErrors);
       this.inc({ kind: 'journal' }, s.journalErrors);
+      this.inc({ kind: 'internal' }, s.internalErrors);
       this.inc({ kind: 'fastpath_map' }, dhcp.sync?.stats.mapErrors ?? 0);
     },
   });
@@ -122,7 +137,7 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
     registers: [registry],
     collect() {
       this.reset();
-      for (const u of dhcp.poolUsage()) this.set({ pool: u.pool }, u.active);
+      for (const u of poolUsage()) this.set({ pool: u.pool }, u.active);
     },
   });
   new Gauge({
@@ -132,7 +147,7 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
     registers: [registry],
     collect() {
       this.reset();
-      for (const u of dhcp.poolUsage()) {
+      for (const u of poolUsage()) {
         this.set({ pool: u.pool, state: 'size' }, u.size);
         this.set({ pool: u.pool, state: 'bound' }, u.active);
         this.set({ pool: u.pool, state: 'offered' }, u.offered);
@@ -147,7 +162,7 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
     registers: [registry],
     collect() {
       this.reset();
-      for (const u of dhcp.poolUsage()) this.set({ pool: u.pool }, u.size > 0 ? (u.active + u.offered + u.declined) / u.size : 0);
+      for (const u of poolUsage()) this.set({ pool: u.pool }, u.size > 0 ? (u.active + u.offered + u.declined) / u.size : 0);
     },
   });
   new Counter({
