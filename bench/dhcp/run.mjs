@@ -2,7 +2,7 @@
 // bench/dhcp: Kea 2.2, the daemon's slow path and the XDP fast path on the same topology, in one run.
 //
 //   sudo node bench/dhcp/run.mjs [--duration 10] [--clients 50000] [--quick]
-//                                [--slow-path | --slow-only | --mix-only | --flood-only]
+//                                [--slow-path | --slow-only | --mix-only | --fast-only | --flood-only]
 //                                [--no-known] [--no-timestamps] [--mix-timestamps] [--attempts 3]
 //                                [--known-clients N] [--mix-size N] [--cpu-prof <dir>]
 //                                [--bng-bin <path to another build's bin/bng.js>] [--rates a,b,c]
@@ -24,7 +24,8 @@
 // 4. A trafgen flood of precomputed DISCOVER frames (2 processes, 2-queue veth): kernel replies
 //    per second.
 // 5. The time to load 100,000 subscribers into the maps.
-// --slow-path runs 1 and 2; --slow-only runs 1; --mix-only runs 2; --flood-only runs 4 and 5.
+// --slow-path runs 1 and 2; --slow-only runs 1; --mix-only runs 2; --fast-only runs 3, 4 and 5;
+// --flood-only runs 4 and 5.
 // --cpu-prof <dir> writes a V8 CPU profile of every slow-path daemon step there (summarise one
 // with bench/dhcp/cpuprofile-top.mjs); not for the mix, whose XDP load a profiler signal breaks.
 // Needs root, `make build`, and the Debian packages kea-dhcp4-server, kea-admin, netsniff-ng.
@@ -36,6 +37,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
+
+// flags first, before anything is set up: an unknown one is an error, not a full run
+const FLAGS = new Set(['quick', 'slow-path', 'slow-only', 'mix-only', 'fast-only', 'flood-only', 'no-known', 'no-timestamps', 'mix-timestamps']);
+const VALUED = new Set(['duration', 'clients', 'attempts', 'known-clients', 'mix-size', 'cpu-prof', 'bng-bin', 'rates']);
+for (let i = 0; i < args.length; i++) {
+  const name = args[i].replace(/^--/, '');
+  if (args[i] === '--help' || args[i] === '-h') {
+    // the header comment of this file is the usage text
+    const { readFileSync } = await import('node:fs');
+    const head = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+    console.log(head.slice(0, head.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+    process.exit(0);
+  }
+  if (VALUED.has(name) && args[i].startsWith('--')) {
+    if (i + 1 >= args.length) {
+      console.error(`bench/dhcp: --${name} needs a value (--help for usage)`);
+      process.exit(2);
+    }
+    i++;
+  } else if (!FLAGS.has(name) || !args[i].startsWith('--')) {
+    console.error(`bench/dhcp: unknown argument ${args[i]} (--help for usage)`);
+    process.exit(2);
+  }
+}
 
 // ---- outer: a private server namespace --------------------------------------------------------------
 if (!process.env.BNG_BENCH_NETNS) {
@@ -79,8 +104,9 @@ const floodOnly = args.includes('--flood-only');
 const slowOnly = args.includes('--slow-only');
 const slowSection = args.includes('--slow-path');
 const mixOnly = args.includes('--mix-only');
-const runSlow = !floodOnly && !mixOnly;
-const runMix = !floodOnly && !slowOnly;
+const fastOnly = args.includes('--fast-only');
+const runSlow = !floodOnly && !mixOnly && !fastOnly;
+const runMix = !floodOnly && !slowOnly && !fastOnly;
 const runFast = !slowOnly && !slowSection && !mixOnly;
 const DURATION = Number(arg('duration', quick ? 3 : 10));
 const CLIENTS = Number(arg('clients', 50_000));
@@ -177,10 +203,10 @@ try {
     const kea = new slow.Kea(env, 'kea');
     const bng = new slow.BngDaemon(env, 'bng-slow', { cpuProfDir });
     console.log(`\nSlow path, new clients: Kea 2.2 (memfile persisted, 1 thread) and bng run --no-fastpath, both on core ${env.serverCpu}; perfdhcp${env.timestamps ? ' -x t' : ''} on core ${env.clientCpu}:`);
-    res = await slow.newClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
+    res = await slow.newClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
     if (!args.includes('--no-known')) {
       console.log(`\nSlow path, known clients (${KNOWN} MACs bound once, then DORA again for the same MACs at every step):`);
-      known = await slow.knownClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]), KNOWN);
+      known = await slow.knownClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]), KNOWN);
     }
   }
   if (runMix) {

@@ -271,6 +271,10 @@ export class Kea {
 
   async stop() {
     await stopProc(this.proc);
+    if (process.env.BNG_BENCH_DAEMON_LOGS && this.proc) {
+      mkdirSync(process.env.BNG_BENCH_DAEMON_LOGS, { recursive: true });
+      writeFileSync(join(process.env.BNG_BENCH_DAEMON_LOGS, `${this.name}-${this.runs}.log`), this.proc.output());
+    }
     this.proc = undefined;
   }
 }
@@ -301,6 +305,8 @@ export class BngDaemon {
     this.pinDir = `/sys/fs/bpf/bng-bench/${this.env.lab.id}/${this.name}-${this.runs++}`;
     const node = [];
     if (this.cpuProfDir) node.push('--cpu-prof', `--cpu-prof-dir=${this.cpuProfDir}`, `--cpu-prof-name=${this.name}-${this.runs}-${Date.now()}.cpuprofile`);
+    // experiments: extra V8/Node flags for the daemon (e.g. --trace-gc), its output kept in a directory
+    if (process.env.BNG_BENCH_NODE_FLAGS) node.push(...process.env.BNG_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean));
     const args = [
       '-c', this.env.serverCpu, process.execPath, ...node, this.env.bngBin, 'run',
       '-i', this.env.srvIf,
@@ -349,6 +355,10 @@ export class BngDaemon {
 
   async stop() {
     await stopProc(this.proc);
+    if (process.env.BNG_BENCH_DAEMON_LOGS && this.proc) {
+      mkdirSync(process.env.BNG_BENCH_DAEMON_LOGS, { recursive: true });
+      writeFileSync(join(process.env.BNG_BENCH_DAEMON_LOGS, `${this.name}-${this.runs}.log`), this.proc.output());
+    }
     this.proc = undefined;
     // the daemon leaves its XDP program attached on stop (by design): take it off, and its maps
     if (this.fastpath) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   LeaseState,
   crc32,
+  crc32Js,
   createMemoryLeaseStore,
   openLeaseJournal,
   type LeaseRecord,
@@ -31,6 +32,32 @@ const lease = (ip: string, over: Partial<LeaseRecord> = {}): LeaseRecord => ({
 });
 
 describe('memory lease store', () => {
+  it('dueBy returns exactly the timed records due, in expiry order, through any sequence of changes', () => {
+    const states = [LeaseState.BOUND, LeaseState.OFFERED, LeaseState.DECLINED, LeaseState.EXPIRED, LeaseState.RELEASED];
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const s = createMemoryLeaseStore();
+    for (let step = 0; step < 20_000; step++) {
+      const ip = `10.0.${rnd(4)}.${rnd(50)}`;
+      const op = rnd(10);
+      if (op < 6) s.put(lease(ip, { state: states[rnd(states.length)]!, expiresAtMs: rnd(1000) }));
+      else if (op < 8) s.delete(ip);
+      else {
+        const at = rnd(1000);
+        const want = [...s.all()]
+          .filter((r) => r.expiresAtMs <= at && ['bound', 'offered', 'declined'].includes(r.state))
+          .map((r) => r.ip)
+          .sort();
+        const got = s.dueBy(at);
+        expect(got.map((r) => r.ip).sort()).toEqual(want);
+        for (let i = 1; i < got.length; i++) expect(got[i]!.expiresAtMs).toBeGreaterThanOrEqual(got[i - 1]!.expiresAtMs);
+      }
+    }
+  });
+
   it('indexes by address and by client; a client key follows its latest record', () => {
     const s = createMemoryLeaseStore();
     s.put(lease('10.0.0.1', { clientKey: 'a' }));
@@ -54,6 +81,12 @@ describe('memory lease store', () => {
 describe('lease journal', () => {
   it('CRC-32 check value', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    expect(crc32Js(Buffer.from('123456789'))).toBe(0xcbf43926);
+    // the native and the table CRC agree on every length and content
+    for (let n = 0; n < 300; n += 7) {
+      const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 131 + n) & 255));
+      expect(crc32(b)).toBe(crc32Js(b));
+    }
   });
 
   it('a binding ACKed before a crash is there after restart; offers are not written', () => {
@@ -202,6 +235,67 @@ describe('lease journal', () => {
     j.close();
     const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
     expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
+  });
+
+  it('pipelined commit: written at once, durable after the asynchronous sync; appends during a sync ride on the next', async () => {
+    const path = join(dir, 'pipelined.journal');
+    const j = openLeaseJournal(path, { groupCommit: true });
+    const seen: number[] = [];
+    let next: (() => void) | undefined;
+    j.onDurable((d, err) => {
+      expect(err).toBeUndefined();
+      seen.push(d);
+      next?.();
+    });
+    const store = createMemoryLeaseStore({ journal: j });
+    store.put(lease('10.0.0.1'));
+    store.put(lease('10.0.0.2'));
+    const first = j.commit();
+    expect(first).toBe(2);
+    // in the file (survives the process being killed) before the sync ends
+    expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(j.durable).toBe(0);
+    expect(j.syncing).toBe(true);
+    // decided while the first sync runs: written now, synced by the next one
+    store.put(lease('10.0.0.3'));
+    const second = j.commit();
+    expect(second).toBe(3);
+    expect(j.durable).toBeLessThan(second);
+    await new Promise<void>((resolve) => {
+      next = () => {
+        if (j.durable >= second) resolve();
+      };
+    });
+    expect(seen.at(-1)).toBe(3);
+    expect(seen[0]).toBe(2); // the first sync covered only what was written before it began
+    expect(j.syncing).toBe(false);
+    // a commit with nothing new starts no sync
+    j.commit();
+    expect(j.syncing).toBe(false);
+    store.delete('10.0.0.2');
+    j.commit();
+    // close while a sync is in flight: flushed synchronously, nothing lost, order kept
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
+  });
+
+  it('pipelined commit: compaction while a sync is in flight makes everything durable and keeps appending to the new file', async () => {
+    const path = join(dir, 'pipelined-compact.journal');
+    const j = openLeaseJournal(path, { groupCommit: true });
+    const store = createMemoryLeaseStore({ journal: j });
+    store.put(lease('10.0.0.1'));
+    j.commit();
+    expect(j.syncing).toBe(true);
+    store.put(lease('10.0.0.2'));
+    store.compact();
+    expect(j.durable).toBe(j.appended);
+    store.put(lease('10.0.0.4'));
+    const seq = j.commit();
+    await new Promise<void>((resolve) => j.onDurable((d) => d >= seq && resolve()));
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.4']);
   });
 
   it('a closed journal refuses writes', () => {

@@ -14,6 +14,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <poll.h>
 #include <string.h>
@@ -528,7 +529,12 @@ void RingDeliver(RingReader *r, Napi::Env env) {
   for (size_t i = 0; i < r->pending.size(); i++)
     arr.Set(i, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(r->pending[i].data()), r->pending[i].size()));
   r->pending.clear();
-  r->cb.MakeCallback(env.Global(), {arr});
+  try {
+    r->cb.MakeCallback(env.Global(), {arr});
+  } catch (const Napi::Error &e) {
+    // see PollStart: the callback's exception goes to the process, not through libuv
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 void RingOnReadable(uv_poll_t *p, int status, int events) {
@@ -737,6 +743,125 @@ Napi::Value PacketSetFilter(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// ---------------------------------------------------------------------------------------------
+// UDP in batches (recvmmsg/sendmmsg): the relay side of the DHCP server, where node:dgram costs an
+// event, a Buffer, an rinfo object and an address lookup per datagram.
+
+// udpOpen(addr (host order u32), port, rcvbufBytes, sndbufBytes) -> fd (non-blocking, SO_REUSEADDR)
+Napi::Value UdpOpen(const Napi::CallbackInfo &info) {
+  uint32_t addr = static_cast<uint32_t>(info[0].As<Napi::Number>().Int64Value());
+  int port = ArgInt(info, 1), rcvbuf = ArgInt(info, 2), sndbuf = ArgInt(info, 3);
+  if (port < 0 || port > 65535) throw Napi::RangeError::New(info.Env(), "port must be 0..65535");
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SysError(info.Env(), "socket(AF_INET, SOCK_DGRAM)", errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  sockaddr_in sin;
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(static_cast<uint16_t>(port));
+  sin.sin_addr.s_addr = htonl(addr);
+  if (bind(fd, reinterpret_cast<sockaddr *>(&sin), sizeof(sin)) < 0) {
+    int e = errno;
+    close(fd);
+    throw SysError(info.Env(), "bind(AF_INET)", e);
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// udpRecv(fd, maxDatagrams, maxBytes) -> [{ data, addr (host order u32), port, truncated }]
+Napi::Value UdpRecv(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0);
+  int max = std::max(1, std::min(ArgInt(info, 1), 256));
+  int size = info.Length() > 2 ? ArgInt(info, 2) : 2048;
+  std::vector<uint8_t> bufs((size_t)max * size);
+  std::vector<mmsghdr> msgs(max);
+  std::vector<iovec> iov(max);
+  std::vector<sockaddr_in> addrs(max);
+  for (int i = 0; i < max; i++) {
+    iov[i].iov_base = bufs.data() + (size_t)i * size;
+    iov[i].iov_len = size;
+    memset(&msgs[i], 0, sizeof(mmsghdr));
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &addrs[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  }
+  int n = recvmmsg(fd, msgs.data(), max, MSG_DONTWAIT, nullptr);
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return out;
+    throw SysError(env, "recvmmsg", errno);
+  }
+  for (int i = 0; i < n; i++) {
+    Napi::Object o = Napi::Object::New(env);
+    size_t len = std::min<size_t>(msgs[i].msg_len, size);
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, bufs.data() + (size_t)i * size, len));
+    o.Set("addr", Napi::Number::New(env, ntohl(addrs[i].sin_addr.s_addr)));
+    o.Set("port", ntohs(addrs[i].sin_port));
+    o.Set("truncated", (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+// udpSend(fd, datagrams: Buffer[], addrs: number[] (host order u32), ports: number[]) -> [sent, lastErrno]
+// A datagram the kernel refuses (no route, ICMP error pending) is skipped and the rest still go;
+// on a full send buffer (EAGAIN) the remainder is not sent.
+Napi::Value UdpSend(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0);
+  if (info.Length() < 4 || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray())
+    throw Napi::TypeError::New(env, "udpSend(fd, Buffer[], addrs[], ports[])");
+  Napi::Array data = info[1].As<Napi::Array>(), addrs = info[2].As<Napi::Array>(), ports = info[3].As<Napi::Array>();
+  uint32_t count = data.Length();
+  if (addrs.Length() != count || ports.Length() != count) throw Napi::TypeError::New(env, "udpSend: arrays of different lengths");
+  std::vector<mmsghdr> msgs(count);
+  std::vector<iovec> iov(count);
+  std::vector<sockaddr_in> to(count);
+  std::vector<Napi::Buffer<uint8_t>> keep;
+  keep.reserve(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = data.Get(i);
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, "udpSend: datagrams must be Buffers");
+    keep.push_back(v.As<Napi::Buffer<uint8_t>>());
+    iov[i].iov_base = keep.back().Data();
+    iov[i].iov_len = keep.back().Length();
+    memset(&to[i], 0, sizeof(sockaddr_in));
+    to[i].sin_family = AF_INET;
+    to[i].sin_addr.s_addr = htonl(static_cast<uint32_t>(addrs.Get(i).As<Napi::Number>().Int64Value()));
+    to[i].sin_port = htons(static_cast<uint16_t>(ports.Get(i).As<Napi::Number>().Uint32Value()));
+    memset(&msgs[i], 0, sizeof(mmsghdr));
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &to[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+  }
+  uint32_t at = 0, sent = 0;
+  int lastErr = 0;
+  while (at < count) {
+    int n = sendmmsg(fd, msgs.data() + at, count - at, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      lastErr = errno;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      at++;  // this one failed: skip it, send the rest
+      continue;
+    }
+    at += n;
+    sent += n;
+  }
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, sent);
+  r.Set(1u, lastErr);
+  return r;
+}
+
 // Readability of any fd, delivered on the event loop: pollStart(fd, cb) -> handle
 struct FdPoll {
   uv_poll_t poll;
@@ -763,7 +888,13 @@ Napi::Value PollStart(const Napi::CallbackInfo &info) {
     if (pp->closing) return;
     Napi::Env env = pp->cb.Env();
     Napi::HandleScope scope(env);
-    pp->cb.MakeCallback(env.Global(), {});
+    try {
+      pp->cb.MakeCallback(env.Global(), {});
+    } catch (const Napi::Error &e) {
+      // a throwing callback is the process's uncaught exception, as for any Node callback; a C++
+      // exception leaving this libuv callback would abort the process instead
+      napi_fatal_exception(env, e.Value());
+    }
   });
   int handle = g_next_handle++;
   g_polls[handle] = p;
@@ -831,6 +962,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("packetRecv", PacketRecv);
   EXPORT("packetSend", PacketSend);
   EXPORT("packetSetFilter", PacketSetFilter);
+  EXPORT("udpOpen", UdpOpen);
+  EXPORT("udpRecv", UdpRecv);
+  EXPORT("udpSend", UdpSend);
   EXPORT("pollStart", PollStart);
   EXPORT("pollStop", PollStop);
 #undef EXPORT

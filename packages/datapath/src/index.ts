@@ -5,6 +5,7 @@ export * from './bpf-object.js';
 export * from './attach.js';
 export * from './ringbuf.js';
 export * from './packet-socket.js';
+export * from './udp-socket.js';
 export * from './socket-filter.js';
 export * from './dhcp-fastpath.js';
 export * as abi from './generated/abi.js';

@@ -7,6 +7,7 @@ import { BngError } from '@bng/api';
 
 export interface NativeMapInfo { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; fd: number }
 export interface NativeProgInfo { name: string; section: string; fd: number }
+export interface NativeDatagram { data: Buffer; addr: number; port: number; truncated: boolean }
 export interface NativeFrame { data: Buffer; truncated: boolean; ifindex: number; pktType: number; vlanTci: number; vlanTpid: number }
 export interface TestRunResult { retval: number; data: Buffer; duration: number }
 export interface BatchLookup { keys: Buffer; values: Buffer; count: number; cursor: Buffer | null }
@@ -55,6 +56,9 @@ export interface NativeBinding {
   packetSend(fd: number, ifindex: number, frames: Buffer[]): number;
   /** SO_ATTACH_FILTER with `program`, an array of struct sock_filter (8 bytes each, host endian) */
   packetSetFilter(fd: number, program: Buffer): void;
+  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number): number;
+  udpRecv(fd: number, max: number, maxBytes?: number): NativeDatagram[];
+  udpSend(fd: number, datagrams: Buffer[], addrs: number[], ports: number[]): [sent: number, lastErrno: number];
   pollStart(fd: number, cb: () => void): number;
   pollStop(h: number): void;
   xdpFlags: { UPDATE_IF_NOEXIST: number; SKB_MODE: number; DRV_MODE: number; HW_MODE: number };

@@ -6,7 +6,6 @@
 import { BngError } from '@bng/api';
 
 const MAC_RE = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
-const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** `aa:bb:cc:dd:ee:ff` (or `-` separated, any case) to 6 bytes. */
 export function macToBytes(mac: string): Uint8Array {
@@ -23,23 +22,41 @@ export function bytesToMac(bytes: Uint8Array): string {
   return parts.join(':');
 }
 
+/**
+ * Parses a dotted quad (1-3 digits per part, each at most 255) to a host-order u32, or -1. A
+ * character scan: this runs for every address of every reply on the slow path.
+ */
+function parseIpv4(text: string): number {
+  let v = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 3) return -1;
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else if (c === 46) {
+      if (digits === 0 || dots === 3 || octet > 255) return -1;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return -1;
+  return v * 256 + octet;
+}
+
 export function isIpv4(text: string): boolean {
-  const m = IPV4_RE.exec(text);
-  if (m === null) return false;
-  for (let i = 1; i <= 4; i++) if (Number(m[i]) > 255) return false;
-  return true;
+  return parseIpv4(text) >= 0;
 }
 
 /** Dotted quad to an unsigned 32-bit number (network order: `1.2.3.4` -> 0x01020304). */
 export function ipToU32(ip: string): number {
-  const m = IPV4_RE.exec(ip);
-  if (m === null) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
-    v = v * 256 + octet;
-  }
+  const v = typeof ip === 'string' ? parseIpv4(ip) : -1;
+  if (v < 0) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
   return v;
 }
 

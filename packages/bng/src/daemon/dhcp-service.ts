@@ -9,13 +9,17 @@
  *   (RFC 2131 §4.1, RFC 1542 §4.1). Each path ignores what belongs to the other, since both
  *   see a relayed frame and a client's broadcast.
  *
- * Group commit: a receive batch is handled as a whole, the lease journal is fsynced once, and only
- * then are the batch's replies sent, so no ACK leaves for a binding a crash could forget.
+ * Group commit: a receive batch is decided as a whole and its journal entries written at once;
+ * OFFERs and NAKs leave at once (an offer is not a binding: RFC 2131 §4.3.1 lets the server
+ * forget it), while every ACK is held until the journal's fdatasync covers all that was appended
+ * before it, so no ACK leaves for a binding a crash of the machine could forget. With more than
+ * one CPU the sync runs on libuv's thread pool and the next batches are decided meanwhile (they
+ * share the next sync); on one CPU it runs inline after the batch's other replies are sent.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { PacketSocket, EtherTypes, dhcpServerFilter, type DhcpFastPath, type ReceivedFrame } from '@bng/datapath';
-import { buildUdpFrame, dhcp4, parseFrame, u32ToIp, type ParsedVlanTag } from '@bng/protocols';
+import { PacketSocket, UdpBatchSocket, EtherTypes, dhcpServerFilter, type Datagram, type DhcpFastPath, type ReceivedFrame } from '@bng/datapath';
+import { BngError } from '@bng/api';
+import { buildUdpFrame, dhcp4, ipToU32, parseFrame, u32ToIp } from '@bng/protocols';
 import { createDhcp4Server, Dhcp4Reason, type Dhcp4Action, type Dhcp4Server } from '../dhcp/server.js';
 import type { ResolvedDhcp4Config, Dhcp4ServerConfig } from '../dhcp/config.js';
 import { LeaseState, type LeaseStore } from '../dhcp/lease-store.js';
@@ -39,6 +43,22 @@ export interface DhcpServiceStats {
   journalErrors: number;
   /** requests the server failed on (a defect; logged with the stack) */
   internalErrors: number;
+  /** ACKs never sent because the journal could not make their binding durable (a sync failed, or too many waited) */
+  withheld: number;
+  /** ACKs waiting for the journal's sync now */
+  held: number;
+}
+
+/** at most this many ACKs wait for a sync; beyond it the disk is not keeping up and they are dropped (clients retransmit) */
+const MAX_HELD = 65_536;
+
+/** a reply decided and not yet sent: an L2 frame or a datagram to a relay */
+interface Outgoing {
+  /** journal sequence that must be durable before it leaves (0: none) */
+  seq: number;
+  type: string;
+  frame?: Buffer;
+  udp?: { payload: Buffer; port: number; ip: number };
 }
 
 export interface DhcpServiceOptions {
@@ -54,6 +74,12 @@ export interface DhcpServiceOptions {
   /** how often leases are expired, ms */
   expireIntervalMs: number;
   log: Dhcp4Logger;
+  /**
+   * Sync the journal on the event loop right after a batch's OFFERs and NAKs are sent, instead of
+   * on libuv's thread pool: the right choice when the daemon has one CPU, where a second thread
+   * only competes with the event loop for it (each handoff waits for a scheduler slice).
+   */
+  syncInline?: boolean;
   /** called with each request's handling time in seconds and its type name */
   observe?: (seconds: number, type: string) => void;
 }
@@ -66,14 +92,14 @@ export class DhcpService {
   readonly server: Dhcp4Server;
   readonly config: ResolvedDhcp4Config;
   readonly sync: FastPathSync | undefined;
-  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0, internalErrors: 0 };
+  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0, internalErrors: 0, withheld: 0, held: 0 };
   private packet: PacketSocket | undefined;
-  private udp: Socket | undefined;
+  private udp: UdpBatchSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly opts: DhcpServiceOptions;
   private startedAt = 0;
-  private udpOut: Array<{ payload: Uint8Array; port: number; ip: string; type: string; from: string }> = [];
-  private udpFlushQueued = false;
+  /** ACKs waiting for the journal, in sequence order */
+  private held: Outgoing[] = [];
   relayAddress: string | undefined;
 
   constructor(opts: DhcpServiceOptions) {
@@ -81,6 +107,7 @@ export class DhcpService {
     this.server = createDhcp4Server(opts.dhcpInput, { leases: opts.store, clock: { now: () => Date.now() }, log: opts.log });
     this.config = this.server.config;
     this.sync = opts.fastPath ? new FastPathSync(opts.fastPath, opts.store, this.config.pools, opts.log) : undefined;
+    if (!opts.syncInline) opts.journal?.onDurable((durable, err) => this.onDurable(durable, err));
   }
 
   get listening(): { packet: boolean; udp: boolean } {
@@ -111,18 +138,15 @@ export class DhcpService {
       const ids = [...new Set(this.config.pools.map((p) => u32ToIp(p.serverId)))];
       const address = this.opts.relayAddress ?? (ids.length === 1 && local.has(ids[0]!) ? ids[0]! : '0.0.0.0');
       if (address === '0.0.0.0') this.opts.log.info({ serverIds: ids }, 'relay socket on 0.0.0.0: the server identifier is not (or not uniquely) a local address');
-      const udp = createSocket({ type: 'udp4', reuseAddr: true });
-      udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address));
-      udp.on('error', (err) => this.opts.log.error({ err: err.message }, 'relay socket error'));
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind({ port: this.opts.relayPort, address }, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-      udp.setRecvBufferSize(8 << 20);
-      udp.setSendBufferSize(4 << 20);
+      let udp: UdpBatchSocket;
+      try {
+        udp = new UdpBatchSocket({ address: ipToU32(address), port: this.opts.relayPort, rcvbufBytes: 8 << 20, sndbufBytes: 4 << 20 });
+      } catch (e) {
+        // EADDRINUSE and friends keep their errno for the composition root's message
+        const errno = e instanceof BngError ? (e.details as { errno?: number } | undefined)?.errno : undefined;
+        throw Object.assign(new Error((e as Error).message), { code: errno === 98 ? 'EADDRINUSE' : 'EBIND' });
+      }
+      udp.onDatagrams((batch) => this.onDatagrams(batch));
       this.udp = udp;
       this.relayAddress = address;
     }
@@ -142,14 +166,100 @@ export class DhcpService {
     this.flushJournal();
   }
 
+  /** writes what the journal queued and starts its sync (inline mode: `dispatch` syncs); false when the write failed */
   private flushJournal(): boolean {
     try {
-      this.opts.journal?.flush();
+      if (this.opts.syncInline) this.opts.journal?.write();
+      else this.opts.journal?.commit();
       return true;
     } catch (e) {
       this.stats.journalErrors++;
-      this.opts.log.error({ err: (e as Error).message }, 'lease journal flush failed: replies of this batch are withheld');
+      this.opts.log.error({ err: (e as Error).message }, 'lease journal write failed: the ACKs of this batch are withheld');
       return false;
+    }
+  }
+
+  /** the sequence an ACK decided now must wait for: everything appended before it */
+  private ackSeq(type: string): number {
+    return type === 'ACK' && this.opts.journal ? this.opts.journal.appended : 0;
+  }
+
+  /**
+   * Sends what may leave now and holds the ACKs whose journal entries are not on disk yet.
+   * `writable` false (the journal write failed): the ACKs are dropped, the rest still leaves.
+   */
+  private dispatch(out: Outgoing[], writable: boolean): void {
+    const durable = this.opts.journal?.durable ?? Number.MAX_SAFE_INTEGER;
+    const now: Outgoing[] = [];
+    for (const o of out) {
+      if (o.seq === 0 || o.seq <= durable) now.push(o);
+      else if (!writable || this.held.length >= MAX_HELD) this.stats.withheld++;
+      else this.held.push(o);
+    }
+    this.stats.held = this.held.length;
+    this.transmit(now);
+    if (this.opts.syncInline && this.held.length > 0 && this.opts.journal) {
+      try {
+        this.opts.journal.flush();
+      } catch (e) {
+        this.onDurable(0, e as Error);
+        return;
+      }
+      this.onDurable(this.opts.journal.durable);
+    }
+  }
+
+  private onDurable(durable: number, err?: Error): void {
+    if (err) {
+      // nothing waiting can be promised: drop it (the clients retransmit; the next batch retries the sync)
+      this.stats.journalErrors++;
+      this.stats.withheld += this.held.length;
+      this.held = [];
+      this.stats.held = 0;
+      this.opts.log.error({ err: err.message }, 'lease journal sync failed: the ACKs waiting for it are withheld');
+      return;
+    }
+    let n = 0;
+    while (n < this.held.length && this.held[n]!.seq <= durable) n++;
+    if (n === 0) return;
+    const ready = this.held.splice(0, n);
+    this.stats.held = this.held.length;
+    this.transmit(ready);
+  }
+
+  private transmit(out: Outgoing[]): void {
+    const l2: Buffer[] = [];
+    const dgrams: Buffer[] = [];
+    const addrs: number[] = [];
+    const ports: number[] = [];
+    for (const o of out) {
+      this.count(this.stats.replies, o.type);
+      if (o.frame) l2.push(o.frame);
+      else if (o.udp) {
+        dgrams.push(o.udp.payload);
+        addrs.push(o.udp.ip);
+        ports.push(o.udp.port);
+      }
+    }
+    if (l2.length > 0) {
+      try {
+        this.packet?.send(l2);
+      } catch (e) {
+        this.stats.sendErrors++;
+        this.opts.log.warn({ err: (e as Error).message }, 'sending replies failed');
+      }
+    }
+    if (dgrams.length > 0 && this.udp) {
+      try {
+        const r = this.udp.send(dgrams, addrs, ports);
+        if (r.sent < dgrams.length) {
+          this.stats.sendErrors += dgrams.length - r.sent;
+          this.opts.log.warn({ errno: r.errno, unsent: dgrams.length - r.sent }, 'sending to relays failed for some replies');
+        }
+      } catch (e) {
+        this.stats.sendErrors += dgrams.length;
+        this.opts.log.warn({ err: (e as Error).message }, 'sending to relays failed');
+      }
     }
   }
 
@@ -184,7 +294,7 @@ export class DhcpService {
 
   private onFrames(frames: ReceivedFrame[]): void {
     const now = Date.now();
-    const out: Array<{ actions: Dhcp4Action[]; tags: ParsedVlanTag[]; srcMac: string }> = [];
+    const out: Outgoing[] = [];
     for (const f of frames) {
       this.stats.rxFrames++;
       if (f.truncated) continue; // the filter already refused our own frames and everything not to port 67
@@ -197,17 +307,14 @@ export class DhcpService {
       }
       if (parsed.udp?.dstPort !== dhcp4.Port.SERVER || parsed.ipv4 === undefined || parsed.srcMac === this.opts.serverMac) continue;
       const actions = this.handle(parsed.payload, { ifname: this.opts.ifname, vlans: parsed.vlans.map((v) => v.vid), srcMac: parsed.srcMac, dstIp: parsed.ipv4.dst }, now);
-      out.push({ actions, tags: parsed.vlans, srcMac: parsed.srcMac });
-    }
-    if (out.length === 0) return;
-    const durable = this.flushJournal();
-    const l2: Buffer[] = [];
-    for (const { actions, tags } of out) {
+      const tags = parsed.vlans;
       for (const a of actions) {
         if (a.type !== 'send') continue;
-        if (!durable) continue;
-        l2.push(
-          Buffer.from(
+        const type = typeName(dhcp4.messageType(a.message));
+        out.push({
+          seq: this.ackSeq(type),
+          type,
+          frame: Buffer.from(
             buildUdpFrame({
               dstMac: a.dst.mac,
               srcMac: this.opts.serverMac,
@@ -220,50 +327,31 @@ export class DhcpService {
               payload: a.payload,
             }),
           ),
-        );
-        this.count(this.stats.replies, typeName(dhcp4.messageType(a.message)));
+        });
       }
       this.apply(actions, now);
     }
-    if (l2.length > 0) {
-      try {
-        this.packet?.send(l2);
-      } catch (e) {
-        this.stats.sendErrors++;
-        this.opts.log.warn({ err: (e as Error).message }, 'sending replies failed');
-      }
-    }
+    if (out.length === 0) return;
+    this.dispatch(out, this.flushJournal());
   }
 
-  private onDatagram(msg: Buffer, from: string): void {
-    this.stats.rxDatagrams++;
-    // direct clients are the AF_PACKET socket's; the UDP socket sees their broadcasts too
-    if (!hasGiaddr(msg)) return;
+  private onDatagrams(batch: Datagram[]): void {
     const now = Date.now();
-    const actions = this.handle(msg, { ifname: this.opts.ifname, vlans: [], srcMac: '' }, now);
-    for (const a of actions) if (a.type === 'send') this.udpOut.push({ payload: a.payload, port: a.dst.port, ip: a.dst.ip, type: typeName(dhcp4.messageType(a.message)), from });
-    this.apply(actions, now);
-    // libuv reads several datagrams per turn of the loop: they share one journal flush
-    if (!this.udpFlushQueued) {
-      this.udpFlushQueued = true;
-      setImmediate(() => this.flushUdp());
+    const out: Outgoing[] = [];
+    for (const d of batch) {
+      this.stats.rxDatagrams++;
+      // direct clients are the AF_PACKET socket's; the UDP socket sees their broadcasts too
+      if (d.truncated || !hasGiaddr(d.data)) continue;
+      const actions = this.handle(d.data, { ifname: this.opts.ifname, vlans: [], srcMac: '' }, now);
+      for (const a of actions) {
+        if (a.type !== 'send') continue;
+        const type = typeName(dhcp4.messageType(a.message));
+        out.push({ seq: this.ackSeq(type), type, udp: { payload: Buffer.from(a.payload.buffer, a.payload.byteOffset, a.payload.byteLength), port: a.dst.port, ip: ipToU32(a.dst.ip) } });
+      }
+      this.apply(actions, now);
     }
-  }
-
-  private flushUdp(): void {
-    this.udpFlushQueued = false;
-    const out = this.udpOut;
-    this.udpOut = [];
-    if (!this.flushJournal()) return;
-    for (const r of out) {
-      this.count(this.stats.replies, r.type);
-      this.udp?.send(r.payload, r.port, r.ip, (err) => {
-        if (err) {
-          this.stats.sendErrors++;
-          this.opts.log.warn({ err: err.message, relay: r.ip, from: r.from }, 'sending to the relay failed');
-        }
-      });
-    }
+    // a receive batch shares one journal write and sync, and its replies one sendmmsg
+    if (out.length > 0) this.dispatch(out, this.flushJournal());
   }
 
   /** Datapath side effects of the server's decisions. */
@@ -307,11 +395,21 @@ export class DhcpService {
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    // ACKs still waiting: make their bindings durable now and send them before the sockets go
+    try {
+      this.opts.journal?.flush();
+      this.transmit(this.held);
+    } catch (e) {
+      this.stats.journalErrors++;
+      this.stats.withheld += this.held.length;
+      this.opts.log.error({ err: (e as Error).message }, 'lease journal flush at stop failed: the ACKs waiting for it are withheld');
+    }
+    this.held = [];
+    this.stats.held = 0;
     this.packet?.close();
     this.packet = undefined;
     this.udp?.close();
     this.udp = undefined;
-    this.flushJournal();
   }
 }
 

@@ -115,8 +115,8 @@ export class FastPathSync {
    * read) takes the map's expiry instead of lapsing.
    */
   recoverRenewals(nowMs: number, horizonMs: number): void {
-    for (const rec of [...this.store.all()]) {
-      if (rec.state !== LeaseState.BOUND || rec.expiresAtMs > nowMs + horizonMs || rec.mac === '') continue;
+    for (const rec of this.store.dueBy(nowMs + horizonMs)) {
+      if (rec.state !== LeaseState.BOUND || rec.mac === '') continue;
       const cur = this.safeGet(rec.mac);
       if (!cur || cur.ip !== rec.ip || !cur.leaseExpiresNs) continue;
       const kernel = this.toWall(cur.leaseExpiresNs, nowMs);

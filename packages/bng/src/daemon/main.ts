@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError } from '@bng/api';
@@ -56,6 +57,9 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
   }
   if (journal.truncatedBytes > 0) log.warn({ journal: journalPath, bytes: journal.truncatedBytes }, 'lease journal had a torn tail (crash mid-write); cut at the last whole entry');
   const store = createMemoryLeaseStore({ journal });
+  const cpus = availableParallelism();
+  const syncInline = raw.dhcp.journalSync === 'inline' || (raw.dhcp.journalSync === 'auto' && cpus === 1);
+  log.info({ journalSync: syncInline ? 'inline' : 'thread', cpus }, 'lease journal sync mode');
   const bound = [...store.all()].filter((r) => r.state === LeaseState.BOUND).length;
   log.info({ journal: journalPath, records: store.size, bound }, 'lease store loaded');
 
@@ -87,6 +91,7 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     expireIntervalMs: raw.dhcp.expireIntervalSeconds * 1000,
     log,
     observe: metrics.observe,
+    syncInline,
   });
   try {
     await dhcp.start();

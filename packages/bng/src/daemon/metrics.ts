@@ -23,7 +23,16 @@ export function createDaemonMetrics(): DaemonMetrics {
     buckets: [0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
     registers: [registry],
   });
-  return { registry, observe: (s, type) => hist.observe({ type }, s) };
+  // one child per message type, looked up once: observe() runs for every request
+  const children = new Map<string, { observe(v: number): void }>();
+  return {
+    registry,
+    observe: (s, type) => {
+      let c = children.get(type);
+      if (c === undefined) children.set(type, (c = hist.labels({ type })));
+      c.observe(s);
+    },
+  };
 }
 
 export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastPath: DhcpFastPath | undefined): void {
@@ -107,6 +116,15 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
       this.inc({ kind: 'journal' }, s.journalErrors);
       this.inc({ kind: 'internal' }, s.internalErrors);
       this.inc({ kind: 'fastpath_map' }, dhcp.sync?.stats.mapErrors ?? 0);
+      this.inc({ kind: 'ack_withheld' }, s.withheld);
+    },
+  });
+  new Gauge({
+    name: 'bng_dhcp_acks_waiting_journal',
+    help: 'ACKs decided and held until the lease journal sync covering their binding completes',
+    registers: [registry],
+    collect() {
+      this.set(dhcp.stats.held);
     },
   });
   new Counter({

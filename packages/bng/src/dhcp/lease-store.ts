@@ -44,7 +44,75 @@ export interface LeaseStore {
   put(rec: LeaseRecord): void;
   delete(ip: string): void;
   all(): IterableIterator<LeaseRecord>;
+  /**
+   * Records whose timer has run out by `atMs` (offer hold, lease or quarantine end: the states
+   * with a timer), in expiry order; without walking the others.
+   */
+  dueBy(atMs: number): LeaseRecord[];
   readonly size: number;
+}
+
+/** the states whose expiresAtMs is a timer still to act on; RELEASED/EXPIRED hold a past time */
+const TIMED = new Set<string>(['offered', 'bound', 'declined']);
+
+/**
+ * A binary min-heap of (time, ip) with lazy deletion: an entry counts only while the store's
+ * record for that ip still has that time and a timed state. Stale entries are dropped when they
+ * surface, and the heap is rebuilt when they outnumber the live ones.
+ */
+class ExpiryHeap {
+  private at: number[] = [];
+  private ip: string[] = [];
+
+  get length(): number {
+    return this.at.length;
+  }
+
+  push(at: number, ip: string): void {
+    let i = this.at.length;
+    this.at.push(at);
+    this.ip.push(ip);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.at[p]! <= at) break;
+      this.at[i] = this.at[p]!;
+      this.ip[i] = this.ip[p]!;
+      i = p;
+    }
+    this.at[i] = at;
+    this.ip[i] = ip;
+  }
+
+  peek(): number {
+    return this.at.length > 0 ? this.at[0]! : Infinity;
+  }
+
+  pop(): [number, string] {
+    const top: [number, string] = [this.at[0]!, this.ip[0]!];
+    const lastAt = this.at.pop()!;
+    const lastIp = this.ip.pop()!;
+    const n = this.at.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const c = l + 1 < n && this.at[l + 1]! < this.at[l]! ? l + 1 : l;
+        if (this.at[c]! >= lastAt) break;
+        this.at[i] = this.at[c]!;
+        this.ip[i] = this.ip[c]!;
+        i = c;
+      }
+      this.at[i] = lastAt;
+      this.ip[i] = lastIp;
+    }
+    return top;
+  }
+
+  clear(): void {
+    this.at = [];
+    this.ip = [];
+  }
 }
 
 export interface MemoryLeaseStoreOptions {
@@ -63,6 +131,15 @@ export function createMemoryLeaseStore(options: MemoryLeaseStoreOptions = {}): M
   const byClient = new Map<string, string>();
   const journal = options.journal;
   const slack = options.compactSlack ?? 10_000;
+  const timers = new ExpiryHeap();
+  const live = (at: number, ip: string): LeaseRecord | undefined => {
+    const rec = byIp.get(ip);
+    return rec !== undefined && rec.expiresAtMs === at && TIMED.has(rec.state) ? rec : undefined;
+  };
+  const rebuildTimers = (): void => {
+    timers.clear();
+    for (const rec of byIp.values()) if (TIMED.has(rec.state)) timers.push(rec.expiresAtMs, rec.ip);
+  };
 
   const index = (rec: LeaseRecord): void => {
     const prev = byIp.get(rec.ip);
@@ -71,6 +148,10 @@ export function createMemoryLeaseStore(options: MemoryLeaseStoreOptions = {}): M
     }
     byIp.set(rec.ip, rec);
     if (rec.clientKey !== '') byClient.set(rec.clientKey, rec.ip);
+    if (TIMED.has(rec.state) && (prev === undefined || prev.expiresAtMs !== rec.expiresAtMs || !TIMED.has(prev.state))) {
+      timers.push(rec.expiresAtMs, rec.ip);
+      if (timers.length > 2 * byIp.size + 1024) rebuildTimers();
+    }
   };
   const unindex = (ip: string): void => {
     const prev = byIp.get(ip);
@@ -84,6 +165,7 @@ export function createMemoryLeaseStore(options: MemoryLeaseStoreOptions = {}): M
       if (entry.op === 'put') index(entry.lease);
       else unindex(entry.ip);
     }
+    rebuildTimers();
   }
 
   const durable = (rec: LeaseRecord): boolean => rec.state !== LeaseState.OFFERED;
@@ -109,6 +191,20 @@ export function createMemoryLeaseStore(options: MemoryLeaseStoreOptions = {}): M
       maybeCompact();
     },
     all: () => byIp.values(),
+    dueBy(atMs) {
+      // pop what is due, keep the live ones, and put them back: the caller decides what changes
+      const due: LeaseRecord[] = [];
+      const seen = new Set<string>();
+      while (timers.peek() <= atMs) {
+        const [at, ip] = timers.pop();
+        const rec = live(at, ip);
+        if (rec === undefined || seen.has(ip)) continue;
+        seen.add(ip);
+        due.push(rec);
+      }
+      for (const rec of due) timers.push(rec.expiresAtMs, rec.ip);
+      return due;
+    },
     get size() {
       return byIp.size;
     },

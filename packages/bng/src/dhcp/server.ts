@@ -736,8 +736,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     },
     expire(nowMs = clock.now()) {
       const actions: Dhcp4Action[] = [];
-      for (const rec of [...leases.all()]) {
-        if (rec.expiresAtMs > nowMs) continue;
+      for (const rec of leases.dueBy(nowMs)) {
         if (rec.state === LeaseState.BOUND) {
           // RFC 2131 §4.4.5: at lease expiry the client must stop using the address.
           const expired: LeaseRecord = { ...rec, state: LeaseState.EXPIRED, updatedAtMs: nowMs };
