@@ -29,6 +29,8 @@
 // --flood-only runs 4 and 5.
 // --cpu-prof <dir> writes a V8 CPU profile of every slow-path daemon step there (summarise one
 // with bench/dhcp/cpuprofile-top.mjs); not for the mix, whose XDP load a profiler signal breaks.
+// Experiments: BNG_BENCH_NODE_FLAGS adds node/V8 flags to every daemon (e.g. "--trace-gc"), and
+// BNG_BENCH_DAEMON_LOGS=<dir> keeps each server's output there.
 // Needs root, `make build`, and the Debian packages kea-dhcp4-server, kea-admin, netsniff-ng.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

@@ -208,6 +208,14 @@ async function waitUntil(what, fn, timeoutMs, proc) {
   }
 }
 
+/** experiments: a server's stdout/stderr kept in $BNG_BENCH_DAEMON_LOGS (e.g. with --trace-gc) */
+function keepOutput(name, p) {
+  const dir = process.env.BNG_BENCH_DAEMON_LOGS;
+  if (!dir || !p) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${name}.log`), p.output());
+}
+
 async function stopProc(p, timeoutMs = 15_000) {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill('SIGTERM');
@@ -271,10 +279,7 @@ export class Kea {
 
   async stop() {
     await stopProc(this.proc);
-    if (process.env.BNG_BENCH_DAEMON_LOGS && this.proc) {
-      mkdirSync(process.env.BNG_BENCH_DAEMON_LOGS, { recursive: true });
-      writeFileSync(join(process.env.BNG_BENCH_DAEMON_LOGS, `${this.name}-${this.runs}.log`), this.proc.output());
-    }
+    keepOutput(`${this.name}-${this.runs ?? 0}`, this.proc);
     this.proc = undefined;
   }
 }
@@ -355,10 +360,7 @@ export class BngDaemon {
 
   async stop() {
     await stopProc(this.proc);
-    if (process.env.BNG_BENCH_DAEMON_LOGS && this.proc) {
-      mkdirSync(process.env.BNG_BENCH_DAEMON_LOGS, { recursive: true });
-      writeFileSync(join(process.env.BNG_BENCH_DAEMON_LOGS, `${this.name}-${this.runs}.log`), this.proc.output());
-    }
+    keepOutput(`${this.name}-${this.runs ?? 0}`, this.proc);
     this.proc = undefined;
     // the daemon leaves its XDP program attached on stop (by design): take it off, and its maps
     if (this.fastpath) {

@@ -3,6 +3,7 @@
 // the value came from a flag, the YAML file or the environment.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,4 +76,19 @@ describe('bng run: configuration errors', () => {
     // none of them got as far as the state directory (the interface check comes first, too)
     expect(existsSync(join(dir, 'state')) ? readdirSync(join(dir, 'state')) : []).toEqual([]);
   }, 60_000);
+
+  it('a relay port another server holds is a configuration error naming relay.port', async () => {
+    // held without SO_REUSEADDR, as a DHCP server that owns the port would hold it
+    const holder = createSocket({ type: 'udp4' });
+    await new Promise<void>((r) => holder.bind(0, '0.0.0.0', () => r()));
+    try {
+      const port = holder.address().port;
+      const r = await run(['-i', 'lo', ...POOL, '--no-fastpath', '--state-dir', join(dir, 'state-port')], { BNG_RELAY_PORT: String(port) });
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain('BNG_ERR_CONFIG_INVALID');
+      expect(r.stderr).toMatch(new RegExp(`relay\\.port: UDP port ${port} is in use`));
+    } finally {
+      holder.close();
+    }
+  }, 30_000);
 });

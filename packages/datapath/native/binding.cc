@@ -597,6 +597,41 @@ Napi::Value RingClose(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// Socket buffer size: SO_*BUFFORCE ignores [rw]mem_max (we are root); the plain option otherwise.
+void SetSocketBuffer(int fd, int force, int plain, int bytes) {
+  if (bytes > 0 && setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof(bytes)) < 0)
+    setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof(bytes));
+}
+
+// A receive batch for recvmmsg: `max` buffers of `size` bytes, each with its own source address
+// of type Addr and `ctrlBytes` of control data.
+template <typename Addr>
+struct RecvBatch {
+  int max, size;
+  std::vector<uint8_t> bufs;
+  std::vector<mmsghdr> msgs;
+  std::vector<iovec> iov;
+  std::vector<Addr> addrs;
+  std::vector<uint8_t> ctrl;
+  RecvBatch(int max_, int size_, size_t ctrlBytes = 0)
+      : max(max_), size(size_), bufs((size_t)max_ * size_), msgs(max_), iov(max_), addrs(max_), ctrl(ctrlBytes * max_) {
+    for (int i = 0; i < max; i++) {
+      iov[i].iov_base = bufs.data() + (size_t)i * size;
+      iov[i].iov_len = size;
+      memset(&msgs[i], 0, sizeof(mmsghdr));
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &addrs[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(Addr);
+      if (ctrlBytes > 0) {
+        msgs[i].msg_hdr.msg_control = ctrl.data() + ctrlBytes * i;
+        msgs[i].msg_hdr.msg_controllen = ctrlBytes;
+      }
+    }
+  }
+  const uint8_t *data(int i) const { return bufs.data() + (size_t)i * size; }
+};
+
 // ---------------------------------------------------------------------------------------------
 // AF_PACKET
 
@@ -612,11 +647,8 @@ Napi::Value PacketOpen(const Napi::CallbackInfo &info) {
     close(fd);
     throw SysError(info.Env(), "setsockopt(PACKET_AUXDATA)", e);
   }
-  if (rcvbuf > 0) {
-    // SO_RCVBUFFORCE ignores rmem_max (we are root); the default 208 KB drops bursts
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  }
+  // the default 208 KB drops bursts
+  SetSocketBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   sockaddr_ll sll;
   memset(&sll, 0, sizeof(sll));
   sll.sll_family = AF_PACKET;
@@ -636,24 +668,8 @@ Napi::Value PacketRecv(const Napi::CallbackInfo &info) {
   int fd = ArgInt(info, 0);
   int max = std::max(1, std::min(ArgInt(info, 1), 256));
   int frame = info.Length() > 2 ? ArgInt(info, 2) : 2048;
-  std::vector<uint8_t> bufs((size_t)max * frame);
-  std::vector<mmsghdr> msgs(max);
-  std::vector<iovec> iov(max);
-  std::vector<sockaddr_ll> addrs(max);
-  const size_t cmsg_space = CMSG_SPACE(sizeof(tpacket_auxdata));
-  std::vector<uint8_t> ctrl(cmsg_space * max);
-  for (int i = 0; i < max; i++) {
-    iov[i].iov_base = bufs.data() + (size_t)i * frame;
-    iov[i].iov_len = frame;
-    memset(&msgs[i], 0, sizeof(mmsghdr));
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_ll);
-    msgs[i].msg_hdr.msg_control = ctrl.data() + cmsg_space * i;
-    msgs[i].msg_hdr.msg_controllen = cmsg_space;
-  }
-  int n = recvmmsg(fd, msgs.data(), max, MSG_DONTWAIT, nullptr);
+  RecvBatch<sockaddr_ll> b(max, frame, CMSG_SPACE(sizeof(tpacket_auxdata)));
+  int n = recvmmsg(fd, b.msgs.data(), max, MSG_DONTWAIT, nullptr);
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
   if (n < 0) {
@@ -662,13 +678,13 @@ Napi::Value PacketRecv(const Napi::CallbackInfo &info) {
   }
   for (int i = 0; i < n; i++) {
     Napi::Object o = Napi::Object::New(env);
-    size_t len = std::min<size_t>(msgs[i].msg_len, frame);
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, bufs.data() + (size_t)i * frame, len));
-    o.Set("truncated", msgs[i].msg_len > (unsigned)frame || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC));
-    o.Set("ifindex", addrs[i].sll_ifindex);
-    o.Set("pktType", addrs[i].sll_pkttype);
+    size_t len = std::min<size_t>(b.msgs[i].msg_len, frame);
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, b.data(i), len));
+    o.Set("truncated", b.msgs[i].msg_len > (unsigned)frame || (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC));
+    o.Set("ifindex", b.addrs[i].sll_ifindex);
+    o.Set("pktType", b.addrs[i].sll_pkttype);
     int tci = -1, tpid = -1;
-    for (cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+    for (cmsghdr *c = CMSG_FIRSTHDR(&b.msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&b.msgs[i].msg_hdr, c)) {
       if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
       tpacket_auxdata aux;
       memcpy(&aux, CMSG_DATA(c), sizeof(aux));
@@ -756,10 +772,8 @@ Napi::Value UdpOpen(const Napi::CallbackInfo &info) {
   if (fd < 0) throw SysError(info.Env(), "socket(AF_INET, SOCK_DGRAM)", errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  SetSocketBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
+  SetSocketBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
   sockaddr_in sin;
   memset(&sin, 0, sizeof(sin));
   sin.sin_family = AF_INET;
@@ -778,20 +792,8 @@ Napi::Value UdpRecv(const Napi::CallbackInfo &info) {
   int fd = ArgInt(info, 0);
   int max = std::max(1, std::min(ArgInt(info, 1), 256));
   int size = info.Length() > 2 ? ArgInt(info, 2) : 2048;
-  std::vector<uint8_t> bufs((size_t)max * size);
-  std::vector<mmsghdr> msgs(max);
-  std::vector<iovec> iov(max);
-  std::vector<sockaddr_in> addrs(max);
-  for (int i = 0; i < max; i++) {
-    iov[i].iov_base = bufs.data() + (size_t)i * size;
-    iov[i].iov_len = size;
-    memset(&msgs[i], 0, sizeof(mmsghdr));
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-  }
-  int n = recvmmsg(fd, msgs.data(), max, MSG_DONTWAIT, nullptr);
+  RecvBatch<sockaddr_in> b(max, size);
+  int n = recvmmsg(fd, b.msgs.data(), max, MSG_DONTWAIT, nullptr);
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
   if (n < 0) {
@@ -800,11 +802,11 @@ Napi::Value UdpRecv(const Napi::CallbackInfo &info) {
   }
   for (int i = 0; i < n; i++) {
     Napi::Object o = Napi::Object::New(env);
-    size_t len = std::min<size_t>(msgs[i].msg_len, size);
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, bufs.data() + (size_t)i * size, len));
-    o.Set("addr", Napi::Number::New(env, ntohl(addrs[i].sin_addr.s_addr)));
-    o.Set("port", ntohs(addrs[i].sin_port));
-    o.Set("truncated", (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+    size_t len = std::min<size_t>(b.msgs[i].msg_len, size);
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, b.data(i), len));
+    o.Set("addr", Napi::Number::New(env, ntohl(b.addrs[i].sin_addr.s_addr)));
+    o.Set("port", ntohs(b.addrs[i].sin_port));
+    o.Set("truncated", (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
     out.Set(i, o);
   }
   return out;

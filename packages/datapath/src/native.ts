@@ -92,3 +92,19 @@ export function wrapNative<T>(fn: () => T): T {
     throw e;
   }
 }
+
+/**
+ * Calls `deliver` from the event loop whenever `fd` is readable, with what `receive` reads in
+ * batches of `batch`, up to `rounds` batches per wakeup (then the loop gets its turn). Returns the
+ * poll handle for `pollStop`.
+ */
+export function pollBatches<T>(fd: number, receive: (max: number) => T[], deliver: (batch: T[]) => void, batch = 64, rounds = 16): number {
+  return native().pollStart(fd, () => {
+    for (let i = 0; i < rounds; i++) {
+      const got = receive(batch);
+      if (got.length === 0) return;
+      deliver(got);
+      if (got.length < batch) return;
+    }
+  });
+}

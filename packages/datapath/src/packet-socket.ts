@@ -1,6 +1,6 @@
 // AF_PACKET: raw frames on one interface, in batches, with the VLAN tag the kernel stripped
 // recovered from PACKET_AUXDATA (the kernel removes the outer 802.1Q/802.1ad tag on receive).
-import { native, wrapNative, type NativeFrame } from './native.js';
+import { native, pollBatches, wrapNative, type NativeFrame } from './native.js';
 import { ifindexOf } from './attach.js';
 
 export const EtherTypes = { ALL: 0x0003, IPV4: 0x0800, IPV6: 0x86dd, PPPOE_DISCOVERY: 0x8863, PPPOE_SESSION: 0x8864 } as const;
@@ -67,14 +67,7 @@ export class PacketSocket {
   /** Calls `onFrames` from the event loop whenever frames are waiting. */
   onFrames(onFrames: (frames: ReceivedFrame[]) => void): void {
     if (this.pollHandle) native().pollStop(this.pollHandle);
-    this.pollHandle = native().pollStart(this.fd, () => {
-      for (let i = 0; i < 16; i++) {
-        const frames = this.receive(64);
-        if (frames.length === 0) return;
-        onFrames(frames);
-        if (frames.length < 64) return;
-      }
-    });
+    this.pollHandle = pollBatches(this.fd, (max) => this.receive(max), onFrames);
   }
 
   send(frames: Buffer[]): number {

@@ -1,7 +1,7 @@
 // UDP over the native binding, in batches: recvmmsg for everything queued, sendmmsg for a batch of
 // replies. Addresses cross the boundary as host-order u32, so the hot path never formats or parses
 // dotted quads.
-import { native, wrapNative } from './native.js';
+import { native, pollBatches, wrapNative } from './native.js';
 
 export interface Datagram {
   data: Buffer;
@@ -39,14 +39,7 @@ export class UdpBatchSocket {
   /** Calls `onDatagrams` from the event loop whenever datagrams are waiting, up to 1,024 per wakeup. */
   onDatagrams(onDatagrams: (batch: Datagram[]) => void): void {
     if (this.pollHandle) native().pollStop(this.pollHandle);
-    this.pollHandle = native().pollStart(this.fd, () => {
-      for (let i = 0; i < 16; i++) {
-        const batch = this.receive(64);
-        if (batch.length === 0) return;
-        onDatagrams(batch);
-        if (batch.length < 64) return;
-      }
-    });
+    this.pollHandle = pollBatches(this.fd, (max) => this.receive(max), onDatagrams);
   }
 
   /**

@@ -18,7 +18,6 @@
  */
 import { networkInterfaces } from 'node:os';
 import { PacketSocket, UdpBatchSocket, EtherTypes, dhcpServerFilter, type Datagram, type DhcpFastPath, type ReceivedFrame } from '@bng/datapath';
-import { BngError } from '@bng/api';
 import { buildUdpFrame, dhcp4, ipToU32, parseFrame, u32ToIp } from '@bng/protocols';
 import { createDhcp4Server, Dhcp4Reason, type Dhcp4Action, type Dhcp4Server } from '../dhcp/server.js';
 import type { ResolvedDhcp4Config, Dhcp4ServerConfig } from '../dhcp/config.js';
@@ -125,10 +124,10 @@ export class DhcpService {
       this.opts.log.info({ restored: r.restored, adopted: r.adopted }, 'fast path maps rebuilt from the lease store');
       this.opts.fastPath!.onEvents((events) => {
         this.sync!.onEvents(events, Date.now());
-        this.flushJournal();
+        this.syncJournal();
       });
     }
-    this.flushJournal();
+    this.syncJournal();
 
     if (this.opts.relayPort !== undefined) {
       // Relays send to our server identifier (RFC 1542 §4.1), so the socket is bound to that
@@ -138,14 +137,8 @@ export class DhcpService {
       const ids = [...new Set(this.config.pools.map((p) => u32ToIp(p.serverId)))];
       const address = this.opts.relayAddress ?? (ids.length === 1 && local.has(ids[0]!) ? ids[0]! : '0.0.0.0');
       if (address === '0.0.0.0') this.opts.log.info({ serverIds: ids }, 'relay socket on 0.0.0.0: the server identifier is not (or not uniquely) a local address');
-      let udp: UdpBatchSocket;
-      try {
-        udp = new UdpBatchSocket({ address: ipToU32(address), port: this.opts.relayPort, rcvbufBytes: 8 << 20, sndbufBytes: 4 << 20 });
-      } catch (e) {
-        // EADDRINUSE and friends keep their errno for the composition root's message
-        const errno = e instanceof BngError ? (e.details as { errno?: number } | undefined)?.errno : undefined;
-        throw Object.assign(new Error((e as Error).message), { code: errno === 98 ? 'EADDRINUSE' : 'EBIND' });
-      }
+      // a failed bind (BNG_ERR_SYSCALL with its errno) goes up as it is
+      const udp = new UdpBatchSocket({ address: ipToU32(address), port: this.opts.relayPort, rcvbufBytes: 8 << 20, sndbufBytes: 4 << 20 });
       udp.onDatagrams((batch) => this.onDatagrams(batch));
       this.udp = udp;
       this.relayAddress = address;
@@ -163,10 +156,24 @@ export class DhcpService {
     this.opts.fastPath?.pollEvents();
     this.sync?.recoverRenewals(now, this.opts.expireIntervalMs);
     this.apply(this.server.expire(now), now);
-    this.flushJournal();
+    this.syncJournal();
   }
 
-  /** writes what the journal queued and starts its sync (inline mode: `dispatch` syncs); false when the write failed */
+  /**
+   * Changes no reply waits for (kernel renewals, expiry): written and synced like any other,
+   * on the pool thread, or at once in inline mode.
+   */
+  private syncJournal(): void {
+    try {
+      if (this.opts.syncInline) this.opts.journal?.flush();
+      else this.opts.journal?.commit();
+    } catch (e) {
+      this.stats.journalErrors++;
+      this.opts.log.error({ err: (e as Error).message }, 'lease journal write or sync failed');
+    }
+  }
+
+  /** writes what a receive batch queued and starts its sync (inline mode: `dispatch` syncs); false when the write failed */
   private flushJournal(): boolean {
     try {
       if (this.opts.syncInline) this.opts.journal?.write();
@@ -341,7 +348,11 @@ export class DhcpService {
     for (const d of batch) {
       this.stats.rxDatagrams++;
       // direct clients are the AF_PACKET socket's; the UDP socket sees their broadcasts too
-      if (d.truncated || !hasGiaddr(d.data)) continue;
+      if (d.truncated) {
+        this.stats.malformedFrames++;
+        continue;
+      }
+      if (!hasGiaddr(d.data)) continue;
       const actions = this.handle(d.data, { ifname: this.opts.ifname, vlans: [], srcMac: '' }, now);
       for (const a of actions) {
         if (a.type !== 'send') continue;

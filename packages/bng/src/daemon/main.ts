@@ -5,10 +5,10 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
-import { BngError } from '@bng/api';
+import { BngError, isBngError } from '@bng/api';
 import { DhcpFastPath, XdpAttachment, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
 import { ipToU32, u32ToIp } from '@bng/protocols';
 import type { ResolvedBngConfig } from '../config.js';
@@ -99,8 +99,7 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     dhcp.close();
     fastPath?.close();
     journal.close();
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') throw new BngError('BNG_ERR_CONFIG_INVALID', `relay.port: UDP port ${raw.relay.port} is in use (another DHCP server?)`, { field: 'relay.port' });
+    if (isBngError(e, 'BNG_ERR_SYSCALL') && e.details?.['errno'] === osConstants.errno.EADDRINUSE) throw new BngError('BNG_ERR_CONFIG_INVALID', `relay.port: UDP port ${raw.relay.port} is in use (another DHCP server?)`, { field: 'relay.port' });
     throw e;
   }
   registerDaemonMetrics(metrics, dhcp, fastPath);

@@ -52,7 +52,7 @@ export interface LeaseJournal {
   readonly durable: number;
   /** called after each asynchronous sync with the new `durable`, or with the error it failed on */
   onDurable(cb: (durable: number, err?: Error) => void): void;
-  /** a sync in flight (`close` waits for none: call `flush` first, which is synchronous) */
+  /** an asynchronous sync is in flight (`flush` and `close` sync synchronously whatever it covers) */
   readonly syncing: boolean;
   /** entries queued and not yet durable */
   readonly pending: number;
