@@ -103,6 +103,10 @@ export function buildCli(): Command {
     .option('--no-fastpath', 'do not attach the XDP fast path (every request in userspace)')
     .addOption(new Option('--fastpath-mode <mode>', 'XDP attach mode [BNG_FASTPATH_MODE]').choices([...XdpModes]))
     .option('--no-relay', 'do not listen on UDP port 67 for relayed requests')
+    .option('--radius-enabled', 'authenticate new subscribers with RADIUS before they get an address [BNG_AAA_ENABLED]')
+    .option('--radius-servers <ip[:port],...>', 'RADIUS servers of the realm, in priority order (accounting on port+1) [BNG_AAA_RADIUS_SERVERS]')
+    .option('--radius-secret <secret>', 'their shared secret (prefer BNG_AAA_RADIUS_SECRET: flags show in ps)')
+    .option('--radius-realm <name>', 'the ISP realm of this interface\'s subscribers [BNG_AAA_REALM] (default "default")')
     .addOption(new Option('--log-level <level>', 'log level [BNG_LOG_LEVEL]').choices(['debug', 'info', 'warn', 'error', 'silent']))
     .action(async (o) => {
       const flags: Record<string, unknown> = {
@@ -120,6 +124,10 @@ export function buildCli(): Command {
         'fastpath.mode': o.fastpathMode,
         'relay.enabled': o.relay === false ? false : undefined,
         logLevel: o.logLevel,
+        'aaa.enabled': o.radiusEnabled ? true : undefined,
+        'aaa.radiusServers': o.radiusServers,
+        'aaa.radiusSecret': o.radiusSecret,
+        'aaa.realm': o.radiusRealm,
       };
       if (o.poolRange !== undefined) {
         const m = /^([\d.]+)\s*-\s*([\d.]+)$/.exec(o.poolRange);
@@ -155,6 +163,31 @@ export function buildCli(): Command {
         console.log(`${r.ip.padEnd(16)} ${r.mac.padEnd(18)} ${r.state.padEnd(9)} ${r.pool.padEnd(14)} ${left.padEnd(14)} ${r.hostname ?? ''}`);
       }
       console.log(`${rows.length} lease(s)`);
+    });
+
+  apiOption(program.command('sessions'))
+    .description('list the subscriber sessions of a running daemon (RADIUS AAA on)')
+    .action(async (o) => {
+      const rows = (await apiGet(o.api, 'sessions')) as Array<{
+        sessionId: string; userName: string; ip: string; mac: string; startedAtMs: number; upKbps?: number; downKbps?: number; walled: boolean; accounting: string;
+        usage?: { rxBytes: string; txBytes: string };
+      }>;
+      if (o.json) return console.log(json(rows));
+      const now = Date.now();
+      for (const r of rows) {
+        const rate = `${r.upKbps ?? '-'}/${r.downKbps ?? '-'} kbit/s`;
+        const bytes = r.usage ? `in ${r.usage.rxBytes} out ${r.usage.txBytes} B` : '';
+        console.log(`${r.sessionId} ${r.ip.padEnd(16)} ${r.mac} ${r.userName.padEnd(24)} ${Math.round((now - r.startedAtMs) / 1000)}s ${rate}${r.walled ? ' walled' : ''} ${bytes}`);
+      }
+      console.log(`${rows.length} session(s)`);
+    });
+
+  apiOption(program.command('disconnect'))
+    .description('end a subscriber session now (Accounting-Stop with Admin-Reset; the lease is revoked)')
+    .argument('<session-id>', 'its Acct-Session-Id (see `bng sessions`)')
+    .action(async (id: string, o) => {
+      const r = await apiPost(o.api, `sessions/disconnect?id=${encodeURIComponent(id)}`);
+      console.log(o.json ? json(r) : `session ${id} disconnected`);
     });
 
   apiOption(program.command('stats'))
@@ -359,16 +392,28 @@ export function buildCli(): Command {
   return program;
 }
 
-async function apiGet(base: string, path: string): Promise<unknown> {
+/** GET reads or POST actions on the running daemon's /api/ */
+async function apiCall(base: string, path: string, method: 'GET' | 'POST'): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(new URL(`/api/${path}`, base));
+    res = await fetch(new URL(`/api/${path}`, base), { method });
   } catch (e) {
     throw new BngError('BNG_ERR_NOT_FOUND', `no daemon answers at ${base} (${(e as Error).message}); is \`bng run\` running, and is --api its --metrics-addr?`);
   }
-  if (!res.ok) throw new BngError('BNG_ERR_BAD_REQUEST', `${base}/api/${path}: HTTP ${res.status} ${await res.text()}`);
-  return res.json();
+  const text = await res.text();
+  if (!res.ok) {
+    let why = text;
+    try {
+      why = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // not JSON: the text is the reason
+    }
+    throw new BngError(res.status === 404 && method === 'POST' ? 'BNG_ERR_NOT_FOUND' : 'BNG_ERR_BAD_REQUEST', `${base}/api/${path}: HTTP ${res.status} ${why}`);
+  }
+  return JSON.parse(text);
 }
+const apiGet = (base: string, path: string): Promise<unknown> => apiCall(base, path, 'GET');
+const apiPost = (base: string, path: string): Promise<unknown> => apiCall(base, path, 'POST');
 
 export async function main(argv = process.argv): Promise<void> {
   try {

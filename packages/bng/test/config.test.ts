@@ -103,3 +103,37 @@ describe('bng run configuration', () => {
     }
   });
 });
+
+describe('bng run configuration: RADIUS AAA', () => {
+  const base = { interface: 'eth1', 'pool.network': '10.0.1.0/24', 'pool.gateway': '10.0.1.1' };
+
+  it("is off by default; the seeds' --radius-* flags make one realm with accounting on port+1", () => {
+    expect(loadBngConfig({ flags: base }).aaa).toBeUndefined();
+    const c = loadBngConfig({ flags: { ...base, 'aaa.enabled': true, 'aaa.radiusServers': '10.10.0.1,10.10.0.2:1645', 'aaa.radiusSecret': 's3cret', 'aaa.realm': 'ispa' } });
+    expect(c.aaa!.realm).toBe('ispa');
+    expect(c.aaa!.service.realms['ispa']!.servers).toEqual([
+      { host: '10.10.0.1', authPort: 1812, acctPort: 1813, secret: 's3cret' },
+      { host: '10.10.0.2', authPort: 1645, acctPort: 1646, secret: 's3cret' },
+    ]);
+    expect(c.aaa!.accounting).toMatchObject({ defaultInterimIntervalSec: 300, window: 64 });
+    expect(c.aaa!.coa).toBeUndefined();
+    // the secret from the environment, as an operator should pass it
+    const e = loadBngConfig({ flags: { ...base, 'aaa.enabled': true, 'aaa.radiusServers': '10.10.0.1' }, env: { BNG_AAA_RADIUS_SECRET: 'from-env' } });
+    expect(e.aaa!.service.realms['default']!.servers[0]!.secret).toBe('from-env');
+  });
+
+  it('names the field of every mistake', () => {
+    const on = { ...base, 'aaa.enabled': true };
+    expect(fieldOf(() => loadBngConfig({ flags: on }))).toBe('aaa.realms');
+    expect(fieldOf(() => loadBngConfig({ flags: { ...on, 'aaa.radiusServers': '10.10.0.1' } }))).toBe('aaa.radiusSecret');
+    expect(fieldOf(() => loadBngConfig({ flags: { ...on, 'aaa.radiusServers': 'radius.isp.example', 'aaa.radiusSecret': 'x' } }))).toBe('aaa.radiusServers');
+    expect(fieldOf(() => loadBngConfig({ flags: { ...on, 'aaa.radiusServers': '10.0.0.1:99999', 'aaa.radiusSecret': 'x' } }))).toBe('aaa.radiusServers');
+    const realm = `aaa:\n  enabled: true\n  realms:\n    default:\n      servers: [{ host: 10.10.0.1, secret: x }]\n`;
+    expect(loadBngConfig({ file: file(realm), flags: base }).aaa!.service.realms['default']!.servers[0]).toMatchObject({ authPort: 1812, acctPort: 1813 });
+    expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  walledGarden: { pool: nope }\n`), flags: base }))).toBe('aaa.walledGarden.pool');
+    expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  walledGarden: { allow: [10.0.0.300/24] }\n`), flags: base }))).toBe('aaa.walledGarden.allow[0]');
+    expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  coa: { enabled: true }\n`), flags: base }))).toBe('aaa.coa.clients');
+    expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  onReject: drop\n`), flags: base }))).toMatch(/^aaa\.onReject/);
+    expect(fieldOf(() => loadBngConfig({ file: file(`aaa:\n  enabled: true\n  realms:\n    default:\n      servers: [{ host: radius.example, secret: x }]\n`), flags: base }))).toMatch(/^aaa\.realms/);
+  });
+});

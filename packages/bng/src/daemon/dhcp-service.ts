@@ -19,12 +19,14 @@
 import { networkInterfaces } from 'node:os';
 import { PacketSocket, UdpBatchSocket, EtherTypes, dhcpServerFilter, type Datagram, type DhcpFastPath, type ReceivedFrame } from '@bng/datapath';
 import { buildUdpFrame, dhcp4, ipToU32, parseFrame, u32ToIp } from '@bng/protocols';
-import { createDhcp4Server, Dhcp4Reason, type Dhcp4Action, type Dhcp4Server } from '../dhcp/server.js';
+import { clientKeyOf, createDhcp4Server, Dhcp4Reason, type Dhcp4Action, type Dhcp4RequestMeta, type Dhcp4Server } from '../dhcp/server.js';
 import type { ResolvedDhcp4Config, Dhcp4ServerConfig } from '../dhcp/config.js';
-import { LeaseState, type LeaseStore } from '../dhcp/lease-store.js';
+import { LeaseState, type LeaseRecord, type LeaseStore } from '../dhcp/lease-store.js';
 import type { LeaseJournal } from '../dhcp/lease-journal.js';
 import type { Dhcp4Logger } from '../dhcp/types.js';
+import type { TerminateCause } from '../aaa/accounting.js';
 import { FastPathSync } from './fastpath-sync.js';
+import { UNBIND_CAUSE, type SubscriberSessions } from './subscriber-sessions.js';
 
 const GIADDR_OFFSET = 24;
 
@@ -46,6 +48,18 @@ export interface DhcpServiceStats {
   withheld: number;
   /** ACKs waiting for the journal's sync now */
   held: number;
+  /** DISCOVERs of clients without a session held while RADIUS decides (AAA on) */
+  heldForAuth: number;
+}
+
+/** where a request came from, so a reply decided later (after RADIUS) goes back the same way */
+type Origin = { readonly kind: 'frame'; readonly tags: ReturnType<typeof parseFrame>['vlans'] } | { readonly kind: 'udp' };
+
+/** a DISCOVER waiting for its client's authorization */
+interface HeldRequest {
+  payload: Uint8Array;
+  meta: Dhcp4RequestMeta;
+  origin: Origin;
 }
 
 /** at most this many ACKs wait for a sync; beyond it the disk is not keeping up and they are dropped (clients retransmit) */
@@ -58,6 +72,8 @@ interface Outgoing {
   type: string;
   frame?: Buffer;
   udp?: { payload: Buffer; port: number; ip: number };
+  /** runs once the reply has been handed to the socket (the ACK that begins a session) */
+  onSent?: () => void;
 }
 
 export interface DhcpServiceOptions {
@@ -81,6 +97,8 @@ export interface DhcpServiceOptions {
   syncInline?: boolean;
   /** called with each request's handling time in seconds and its type name */
   observe?: (seconds: number, type: string) => void;
+  /** AAA on: every new binding needs a RADIUS authorization first */
+  sessions?: SubscriberSessions;
 }
 
 // a metric label: values outside RFC 2132 are one bucket, not one series per value a sender picks
@@ -91,7 +109,7 @@ export class DhcpService {
   readonly server: Dhcp4Server;
   readonly config: ResolvedDhcp4Config;
   readonly sync: FastPathSync | undefined;
-  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0, internalErrors: 0, withheld: 0, held: 0 };
+  readonly stats: DhcpServiceStats = { rxFrames: 0, rxDatagrams: 0, requests: {}, replies: {}, malformedFrames: 0, sendErrors: 0, journalErrors: 0, internalErrors: 0, withheld: 0, held: 0, heldForAuth: 0 };
   private packet: PacketSocket | undefined;
   private udp: UdpBatchSocket | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -99,11 +117,14 @@ export class DhcpService {
   private startedAt = 0;
   /** ACKs waiting for the journal, in sequence order */
   private held: Outgoing[] = [];
+  /** DISCOVERs waiting for RADIUS, by client key (a retransmission replaces the older one) */
+  private readonly authWait = new Map<string, HeldRequest>();
+  private closed = false;
   relayAddress: string | undefined;
 
   constructor(opts: DhcpServiceOptions) {
     this.opts = opts;
-    this.server = createDhcp4Server(opts.dhcpInput, { leases: opts.store, clock: { now: () => Date.now() }, log: opts.log });
+    this.server = createDhcp4Server(opts.dhcpInput, { leases: opts.store, clock: { now: () => Date.now() }, log: opts.log, ...(opts.sessions ? { admission: opts.sessions } : {}) });
     this.config = this.server.config;
     this.sync = opts.fastPath ? new FastPathSync(opts.fastPath, opts.store, this.config.pools, opts.log) : undefined;
     if (!opts.syncInline) opts.journal?.onDurable((durable, err) => this.onDurable(durable, err));
@@ -156,6 +177,21 @@ export class DhcpService {
     this.opts.fastPath?.pollEvents();
     this.sync?.recoverRenewals(now, this.opts.expireIntervalMs);
     this.apply(this.server.expire(now), now);
+    this.opts.sessions?.tick(now);
+    this.syncJournal();
+  }
+
+  /** Ends the binding on `ip` now (session/idle timeout, Disconnect, admin); false when none is bound there. */
+  endSession(ip: string, cause: TerminateCause): boolean {
+    const now = Date.now();
+    const actions = this.server.revoke(ip, now);
+    this.apply(actions, now, cause);
+    this.syncJournal();
+    return actions.length > 0;
+  }
+
+  /** Makes lease records changed outside a receive batch durable (CoA updates). */
+  persist(): void {
     this.syncJournal();
   }
 
@@ -268,13 +304,14 @@ export class DhcpService {
         this.opts.log.warn({ err: (e as Error).message }, 'sending to relays failed');
       }
     }
+    for (const o of out) o.onSent?.();
   }
 
   private count(bucket: Record<string, number>, key: string): void {
     bucket[key] = (bucket[key] ?? 0) + 1;
   }
 
-  private handle(payload: Uint8Array, meta: Parameters<Dhcp4Server['handle']>[1], now: number): Dhcp4Action[] {
+  private handle(payload: Uint8Array, meta: Dhcp4RequestMeta, now: number, origin: Origin, resumed = false): Dhcp4Action[] {
     const t0 = process.hrtime.bigint();
     let msg: dhcp4.Dhcp4Message;
     try {
@@ -284,8 +321,24 @@ export class DhcpService {
       this.count(this.stats.requests, typeName(undefined));
       return this.server.handlePacket(payload, meta, now);
     }
-    const name = typeName(dhcp4.messageType(msg));
-    this.count(this.stats.requests, name);
+    const type = dhcp4.messageType(msg);
+    const name = typeName(type);
+    if (!resumed) this.count(this.stats.requests, name);
+    const sessions = this.opts.sessions;
+    if (sessions !== undefined && type === dhcp4.MessageType.DHCPDISCOVER && msg.op === dhcp4.Op.BOOTREQUEST) {
+      let key: string;
+      try {
+        key = clientKeyOf(msg);
+      } catch {
+        key = '';
+      }
+      const verdict = key === '' ? 'serve' : sessions.check(key, now);
+      if (verdict === 'refused') return [];
+      if (verdict === 'authorize') {
+        this.holdForAuth(key, msg, { payload, meta, origin });
+        return [];
+      }
+    }
     let actions: Dhcp4Action[];
     try {
       actions = this.server.handle(msg, meta, now);
@@ -313,33 +366,82 @@ export class DhcpService {
         continue;
       }
       if (parsed.udp?.dstPort !== dhcp4.Port.SERVER || parsed.ipv4 === undefined || parsed.srcMac === this.opts.serverMac) continue;
-      const actions = this.handle(parsed.payload, { ifname: this.opts.ifname, vlans: parsed.vlans.map((v) => v.vid), srcMac: parsed.srcMac, dstIp: parsed.ipv4.dst }, now);
-      const tags = parsed.vlans;
-      for (const a of actions) {
-        if (a.type !== 'send') continue;
-        const type = typeName(dhcp4.messageType(a.message));
-        out.push({
-          seq: this.ackSeq(type),
-          type,
-          frame: Buffer.from(
-            buildUdpFrame({
-              dstMac: a.dst.mac,
-              srcMac: this.opts.serverMac,
-              // the reply goes back on the line it came from, tags (and their priority) as received
-              vlans: tags.map((t) => ({ tpid: t.tpid === 0x88a8 ? 0x88a8 : 0x8100, vid: t.vid, pcp: t.pcp, dei: t.dei })),
-              srcIp: a.src.ip,
-              dstIp: a.dst.ip,
-              srcPort: a.src.port,
-              dstPort: a.dst.port,
-              payload: a.payload,
-            }),
-          ),
-        });
-      }
-      this.apply(actions, now);
+      this.serve(parsed.payload, { ifname: this.opts.ifname, vlans: parsed.vlans.map((v) => v.vid), srcMac: parsed.srcMac, dstIp: parsed.ipv4.dst }, { kind: 'frame', tags: parsed.vlans }, now, out);
     }
     if (out.length === 0) return;
     this.dispatch(out, this.flushJournal());
+  }
+
+  /** Decides one request and queues its replies on `out`, with the datapath side effects applied. */
+  private serve(payload: Uint8Array, meta: Dhcp4RequestMeta, origin: Origin, now: number, out: Outgoing[], resumed = false): void {
+    const actions = this.handle(payload, meta, now, origin, resumed);
+    const started = this.apply(actions, now);
+    for (const a of actions) {
+      if (a.type !== 'send') continue;
+      const type = typeName(dhcp4.messageType(a.message));
+      const o: Outgoing = { seq: this.ackSeq(type), type };
+      if (origin.kind === 'frame') {
+        o.frame = Buffer.from(
+          buildUdpFrame({
+            dstMac: a.dst.mac,
+            srcMac: this.opts.serverMac,
+            // the reply goes back on the line it came from, tags (and their priority) as received
+            vlans: origin.tags.map((t) => ({ tpid: t.tpid === 0x88a8 ? 0x88a8 : 0x8100, vid: t.vid, pcp: t.pcp, dei: t.dei })),
+            srcIp: a.src.ip,
+            dstIp: a.dst.ip,
+            srcPort: a.src.port,
+            dstPort: a.dst.port,
+            payload: a.payload,
+          }),
+        );
+      } else {
+        o.udp = { payload: Buffer.from(a.payload.buffer, a.payload.byteOffset, a.payload.byteLength), port: a.dst.port, ip: ipToU32(a.dst.ip) };
+      }
+      // accounting of a new session starts when its first ACK has left (RFC 2866 §5.1 Start)
+      if (started !== undefined && type === 'ACK') {
+        const lease = started;
+        o.onSent = () => this.opts.sessions?.ackSent(lease);
+      }
+      out.push(o);
+    }
+  }
+
+  /**
+   * Holds the DISCOVER of a client without a session while RADIUS decides; retransmissions
+   * replace the held copy and share the one Access-Request. Accepted: the latest copy is served.
+   */
+  private holdForAuth(key: string, msg: dhcp4.Dhcp4Message, req: HeldRequest): void {
+    const sessions = this.opts.sessions!;
+    if (this.authWait.has(key)) {
+      this.authWait.set(key, req);
+      return;
+    }
+    let info: ReturnType<typeof dhcp4.relayAgentInfo> | undefined;
+    try {
+      info = dhcp4.relayAgentInfo(msg);
+    } catch {
+      info = undefined; // a malformed option 82 identifies nothing
+    }
+    const vlans = req.meta.vlans;
+    const identity = {
+      mac: dhcp4.macOf(msg),
+      interfaceName: this.opts.ifname,
+      ...(info?.circuitId !== undefined ? { circuitId: info.circuitId } : {}),
+      ...(info?.remoteId !== undefined ? { remoteId: info.remoteId } : {}),
+      // outer tag first: with two, the S-TAG and the C-TAG; with one, the C-TAG
+      ...(vlans.length >= 2 ? { svlan: vlans[0]!, cvlan: vlans[1]! } : vlans.length === 1 ? { cvlan: vlans[0]! } : {}),
+    };
+    this.authWait.set(key, req);
+    this.stats.heldForAuth = this.authWait.size;
+    void sessions.authorize(key, identity).then((ok) => {
+      const held = this.authWait.get(key);
+      this.authWait.delete(key);
+      this.stats.heldForAuth = this.authWait.size;
+      if (!ok || held === undefined || this.closed) return;
+      const out: Outgoing[] = [];
+      this.serve(held.payload, held.meta, held.origin, Date.now(), out, true);
+      if (out.length > 0) this.dispatch(out, this.flushJournal());
+    });
   }
 
   private onDatagrams(batch: Datagram[]): void {
@@ -353,25 +455,28 @@ export class DhcpService {
         continue;
       }
       if (!hasGiaddr(d.data)) continue;
-      const actions = this.handle(d.data, { ifname: this.opts.ifname, vlans: [], srcMac: '' }, now);
-      for (const a of actions) {
-        if (a.type !== 'send') continue;
-        const type = typeName(dhcp4.messageType(a.message));
-        out.push({ seq: this.ackSeq(type), type, udp: { payload: Buffer.from(a.payload.buffer, a.payload.byteOffset, a.payload.byteLength), port: a.dst.port, ip: ipToU32(a.dst.ip) } });
-      }
-      this.apply(actions, now);
+      this.serve(d.data, { ifname: this.opts.ifname, vlans: [], srcMac: '' }, { kind: 'udp' }, now, out);
     }
     // a receive batch shares one journal write and sync, and its replies one sendmmsg
     if (out.length > 0) this.dispatch(out, this.flushJournal());
   }
 
-  /** Datapath side effects of the server's decisions. */
-  private apply(actions: Dhcp4Action[], now: number): void {
-    if (!this.sync) return;
+  /**
+   * Datapath and session side effects of the server's decisions; returns the lease whose
+   * binding began a session (its ACK starts accounting). `cause`: why a revoked binding ended.
+   */
+  private apply(actions: Dhcp4Action[], now: number, cause?: TerminateCause): LeaseRecord | undefined {
+    let started: LeaseRecord | undefined;
     for (const a of actions) {
-      if (a.type === 'bind') this.sync.bind(a.lease, now);
-      else if (a.type === 'unbind') this.sync.unbind(a.lease);
+      if (a.type === 'bind') {
+        this.sync?.bind(a.lease, now);
+        if (this.opts.sessions?.bound(a.lease, now)) started = a.lease;
+      } else if (a.type === 'unbind') {
+        this.sync?.unbind(a.lease);
+        this.opts.sessions?.ended(a.lease, a.reason === 'revoked' ? (cause ?? 'AdminReset') : UNBIND_CAUSE[a.reason]);
+      }
     }
+    return started;
   }
 
   /** Active leases per pool and the size of each pool's dynamic range. */
@@ -405,6 +510,8 @@ export class DhcpService {
   }
 
   close(): void {
+    this.closed = true;
+    this.authWait.clear();
     if (this.timer) clearInterval(this.timer);
     // ACKs still waiting: make their bindings durable now and send them before the sockets go
     try {

@@ -1,10 +1,12 @@
 /**
  * The daemon's HTTP endpoint: /metrics (Prometheus), /healthz (the process runs and its event
  * loop turns), /readyz (it can serve: interface up, socket open, program attached), and a small
- * read-only API under /api/ for the `bng` CLI, answered to loopback clients only.
+ * API under /api/ for the `bng` CLI (GET reads, POST administrative actions), answered to
+ * loopback clients only.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { isBngError } from '@bng/api';
 
 export interface HealthReport {
   ok: boolean;
@@ -17,7 +19,11 @@ export interface DaemonHttpSources {
   ready(): HealthReport;
   /** GET /api/<name> handlers; the query string is passed parsed */
   api: Record<string, (query: URLSearchParams) => unknown>;
+  /** POST /api/<name> actions (administrative changes); a BngError becomes 400/404 with its code */
+  post?: Record<string, (query: URLSearchParams) => unknown>;
 }
+
+const STATUS: Record<string, number> = { BNG_ERR_BAD_REQUEST: 400, BNG_ERR_NOT_FOUND: 404, BNG_ERR_CONFLICT: 409 };
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
@@ -31,7 +37,18 @@ export async function startDaemonHttp(host: string, port: number, src: DaemonHtt
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'only GET' });
+      if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
+        if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) return send(res, 403, { error: 'the API answers loopback clients only' });
+        const h = src.post?.[url.pathname.slice(5)];
+        if (!h) return send(res, 404, { error: `no such action; try ${Object.keys(src.post ?? {}).map((k) => `POST /api/${k}`).join(', ') || 'none'}` });
+        try {
+          return send(res, 200, await h(url.searchParams));
+        } catch (e) {
+          if (isBngError(e) && STATUS[e.code] !== undefined) return send(res, STATUS[e.code]!, { error: e.message, code: e.code });
+          throw e;
+        }
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'GET, or POST for /api/ actions' });
       if (url.pathname === '/metrics') return send(res, 200, await src.registry.metrics(), src.registry.contentType);
       if (url.pathname === '/healthz' || url.pathname === '/readyz') {
         const r = url.pathname === '/healthz' ? src.health() : src.ready();

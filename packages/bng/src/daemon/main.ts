@@ -1,7 +1,7 @@
 /**
  * `bng run`: the composition root of the BNG daemon in standalone mode (no Nexus). It wires the
- * lease store and its journal, the XDP fast path, the DHCPv4 slow path, metrics and the HTTP
- * endpoint, and nothing else constructs these.
+ * lease store and its journal, the XDP fast path, the DHCPv4 slow path, RADIUS AAA (sessions,
+ * accounting, CoA), metrics and the HTTP endpoint, and nothing else constructs these.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { availableParallelism, constants as osConstants } from 'node:os';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError, isBngError } from '@bng/api';
-import { DhcpFastPath, XdpAttachment, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
+import { randomBytes } from 'node:crypto';
+import { DhcpFastPath, XdpAttachment, boottimeNs, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
 import { ipToU32, u32ToIp } from '@bng/protocols';
 import type { ResolvedBngConfig } from '../config.js';
 import { openLeaseJournal, type LeaseJournal } from '../dhcp/lease-journal.js';
@@ -17,10 +18,18 @@ import { LeaseState, createMemoryLeaseStore, type MemoryLeaseStore } from '../dh
 import type { Dhcp4Logger } from '../dhcp/types.js';
 import { DhcpService } from './dhcp-service.js';
 import { startDaemonHttp, type HealthReport } from './http.js';
-import { createDaemonMetrics, registerDaemonMetrics } from './metrics.js';
+import { createDaemonMetrics, registerDaemonMetrics, registerSessionMetrics } from './metrics.js';
+import { createAaaService, type AaaService } from '../aaa/aaa-service.js';
+import { createAccountingManager, type AccountingManager } from '../aaa/accounting.js';
+import { createCoaServer, type CoaServer } from '../aaa/coa-server.js';
+import { registerAaaMetrics } from '../aaa/metrics.js';
+import { systemClock } from '../aaa/types.js';
+import { dgramSocketFactory } from '../aaa/udp.js';
+import { SubscriberSessions, type SessionDatapath } from './subscriber-sessions.js';
 
 export interface RunningDaemon {
   readonly dhcp: DhcpService;
+  readonly sessions: SubscriberSessions | undefined;
   readonly store: MemoryLeaseStore;
   readonly fastPath: DhcpFastPath | undefined;
   readonly http: Server;
@@ -79,6 +88,65 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     log.info({ interface: ifname }, 'fast path disabled: detached the program an earlier run left');
   }
 
+  // ---- AAA (RADIUS): sessions in front of the DHCP server, accounting, CoA ----
+  let aaa: AaaService | undefined;
+  let accounting: AccountingManager | undefined;
+  let sessions: SubscriberSessions | undefined;
+  // the DHCP service is built after the sessions it takes; they reach it through this
+  let dhcpRef: DhcpService | undefined;
+  const aaaCfg = cfg.aaa;
+  if (aaaCfg) {
+    aaa = createAaaService(aaaCfg.service, { clock: systemClock, log, socketFactory: dgramSocketFactory });
+    const datapath: SessionDatapath | undefined = fastPath
+      ? { setSession: (ip, p) => fastPath!.setSession(ip, p), deleteSession: (ip) => fastPath!.deleteSession(ip), sessionUsage: (ip) => fastPath!.sessionUsage(ip) }
+      : undefined;
+    if (!datapath) log.warn({}, 'aaa without the fast path: accounting reports zero octets and packets, Idle-Timeout, rates and the walled garden are not enforced');
+    if (aaaCfg.accounting) {
+      const acctPath = join(raw.stateDir, `accounting-${ifname}.journal`);
+      try {
+        accounting = await createAccountingManager(
+          { journalPath: acctPath, nasIdentifier: aaaCfg.nasIdentifier, ...(aaaCfg.service.nasIpAddress ? { nasIpAddress: aaaCfg.service.nasIpAddress } : {}), ...aaaCfg.accounting },
+          { clock: systemClock, log, clientFor: (realm) => aaa!.clientFor(realm), readCounters: (id) => sessions!.readCounters(id) },
+        );
+      } catch (e) {
+        aaa.close();
+        throw new BngError('BNG_ERR_CONFIG_INVALID', `stateDir: cannot open ${acctPath}: ${(e as Error).message}`, { field: 'stateDir' });
+      }
+    }
+    sessions = new SubscriberSessions(
+      {
+        realm: aaaCfg.realm,
+        rejectHoldMs: aaaCfg.rejectHoldMs,
+        grantTtlMs: Math.max(60_000, raw.dhcp.offerHoldSeconds * 2000),
+        ...(aaaCfg.walledGarden.pool !== undefined ? { walledGardenPool: aaaCfg.walledGarden.pool } : {}),
+        walledGardenFilterId: aaaCfg.walledGarden.filterId,
+        nasPortIdTemplate: aaaCfg.service.nasPortId ?? '',
+        maxPending: 16_384,
+      },
+      {
+        aaa,
+        ...(accounting ? { accounting } : {}),
+        ...(datapath ? { datapath } : {}),
+        store,
+        log,
+        now: () => Date.now(),
+        boottimeNs,
+        end: (ip, cause) => void dhcpRef?.endSession(ip, cause),
+        persist: () => dhcpRef?.persist(),
+        newSessionId: () => accounting?.newSessionId() ?? randomBytes(8).toString('hex'),
+      },
+    );
+    if (fastPath) fastPath.setWalledGarden([...aaaCfg.walledGarden.allow]);
+    const restored = sessions.restore(Date.now());
+    log.info({ realm: aaaCfg.realm, sessions: restored.sessions }, 'aaa: sessions restored from the lease store');
+    // RFC 2866 §5.1 Accounting-On tells the ISP that every earlier session of this NAS is over:
+    // only true on a cold start. After a restart the bound subscribers' sessions go on (the
+    // kernel kept serving them), so it is not sent for a realm that has sessions to resume.
+    if (accounting && !restored.realms.has(aaaCfg.realm)) {
+      accounting.accountingOn(aaaCfg.realm).catch((e: unknown) => log.error({ err: (e as Error).message }, 'accounting: Accounting-On not journaled'));
+    }
+  }
+
   const metrics = createDaemonMetrics();
   const dhcp = new DhcpService({
     ifname,
@@ -92,17 +160,37 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     log,
     observe: metrics.observe,
     syncInline,
+    ...(sessions ? { sessions } : {}),
   });
+  dhcpRef = dhcp;
+  let coa: CoaServer | undefined;
+  const closeAaa = async (): Promise<void> => {
+    coa?.close();
+    await accounting?.close();
+    aaa?.close();
+  };
   try {
     await dhcp.start();
+    if (aaaCfg?.coa && sessions) {
+      try {
+        coa = await createCoaServer(aaaCfg.coa, { clock: systemClock, log, socketFactory: dgramSocketFactory, sessions: sessions.registry, actions: sessions.actions });
+      } catch (e) {
+        throw new BngError('BNG_ERR_CONFIG_INVALID', `aaa.coa.port: cannot listen on ${aaaCfg.coa.listenAddress}:${aaaCfg.coa.port}/udp: ${(e as Error).message}`, { field: 'aaa.coa.port' });
+      }
+    }
   } catch (e) {
     dhcp.close();
+    await closeAaa();
     fastPath?.close();
     journal.close();
     if (isBngError(e, 'BNG_ERR_SYSCALL') && e.details?.['errno'] === osConstants.errno.EADDRINUSE) throw new BngError('BNG_ERR_CONFIG_INVALID', `relay.port: UDP port ${raw.relay.port} is in use (another DHCP server?)`, { field: 'relay.port' });
     throw e;
   }
   registerDaemonMetrics(metrics, dhcp, fastPath);
+  if (aaa && sessions) {
+    registerAaaMetrics(metrics.registry, { clients: () => aaa!.clients(), ...(accounting ? { accounting } : {}), ...(coa ? { coa } : {}) });
+    registerSessionMetrics(metrics, sessions);
+  }
 
   let lastTick = Date.now();
   const loopTimer = setInterval(() => (lastTick = Date.now()), 1000);
@@ -157,6 +245,32 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
         journal: { path: journalPath, entries: journal.entries },
       }),
       subscribers: () => (fastPath ? [...fastPath.subscribers()].map(([m, b]) => ({ match: m, ...b })) : []),
+      sessions: () =>
+        (sessions?.list() ?? []).map(({ lease, session, acctStarted, usage }) => ({
+          sessionId: session.id,
+          userName: session.userName,
+          realm: session.realm,
+          ip: lease.ip,
+          mac: lease.mac,
+          startedAtMs: session.startedAtMs,
+          upKbps: session.upKbps,
+          downKbps: session.downKbps,
+          walled: session.walled === true,
+          sessionTimeoutSec: session.sessionTimeoutSec,
+          idleTimeoutSec: session.idleTimeoutSec,
+          accounting: session.accounting ? (acctStarted ? 'started' : 'waiting for the ACK') : 'off',
+          ...(usage ? { usage } : {}),
+        })),
+    },
+    post: {
+      // POST /api/sessions/disconnect?id=<Acct-Session-Id>: an administrator ends a session (Admin-Reset)
+      'sessions/disconnect': (q) => {
+        const id = q.get('id');
+        if (!sessions) throw new BngError('BNG_ERR_NOT_FOUND', 'AAA is not enabled: there are no sessions');
+        if (!id) throw new BngError('BNG_ERR_BAD_REQUEST', 'id: the Acct-Session-Id to disconnect');
+        if (!sessions.disconnect(id)) throw new BngError('BNG_ERR_NOT_FOUND', `no session ${id}`);
+        return { disconnected: id };
+      },
     },
   });
   const addr = http.address();
@@ -166,6 +280,7 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
   let stopped = false;
   return {
     dhcp,
+    sessions,
     store,
     fastPath,
     http,
@@ -177,6 +292,9 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
       dhcp.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections?.();
+      // sessions stay open across a restart (their leases and datapath entries live on), so no
+      // Stop and no Accounting-Off here: records in flight are answered, the rest wait on disk
+      await closeAaa();
       journal.close();
       fastPath?.close();
       log.info({ interface: ifname }, 'bng stopped; the XDP program stays attached and keeps answering known subscribers');

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DhcpFastPath } from '@bng/datapath';
 import type { DhcpService } from './dhcp-service.js';
+import type { SubscriberSessions } from './subscriber-sessions.js';
 
 export interface DaemonMetrics {
   readonly registry: Registry;
@@ -191,6 +192,47 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
     collect() {
       this.reset();
       for (const [event, v] of Object.entries(dhcp.sync?.stats ?? {})) this.inc({ event }, v);
+    },
+  });
+}
+
+/** Subscriber sessions (AAA on): how many, how they were decided, why they ended. */
+export function registerSessionMetrics(m: DaemonMetrics, sessions: SubscriberSessions): void {
+  const registry = m.registry;
+  new Gauge({
+    name: 'bng_sessions',
+    help: 'subscriber sessions by state: active, or authorizing (a DISCOVER held while RADIUS decides)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.set({ state: 'active' }, sessions.size);
+      this.set({ state: 'authorizing' }, sessions.authorizationsPending);
+    },
+  });
+  new Counter({
+    name: 'bng_aaa_decisions_total',
+    help: 'authorizations of new subscribers by outcome (accepted, rejected = refused, walled_garden, error, overloaded), and DISCOVERs ignored while refused',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = sessions.stats;
+      this.inc({ outcome: 'accepted' }, s.accepted);
+      this.inc({ outcome: 'rejected' }, s.rejected);
+      this.inc({ outcome: 'walled_garden' }, s.walledGarden);
+      this.inc({ outcome: 'error' }, s.errors);
+      this.inc({ outcome: 'overloaded' }, s.overloaded);
+      this.inc({ outcome: 'ignored_while_refused' }, s.refusedRequests);
+    },
+  });
+  new Counter({
+    name: 'bng_sessions_ended_total',
+    help: 'sessions ended, by Acct-Terminate-Cause (UserRequest, LostCarrier, IdleTimeout, SessionTimeout, AdminReset, ...)',
+    labelNames: ['cause'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cause, v] of Object.entries(sessions.stats.ended)) this.inc({ cause }, v);
     },
   });
 }

@@ -34,6 +34,38 @@ export interface LeaseRecord {
   /** option 82 sub-options as hex, for accounting and the datapath */
   readonly circuitId?: string;
   readonly remoteId?: string;
+  /** the AAA session this binding carries (RADIUS authenticated subscribers only) */
+  readonly session?: LeaseSession;
+}
+
+/**
+ * What an Access-Accept (or the walled-garden policy) granted a subscriber, kept in its lease
+ * record so that the journal that makes the binding durable makes the session durable with it:
+ * a restart finds the same Acct-Session-Id, Class and limits.
+ */
+export interface LeaseSession {
+  /** Acct-Session-Id, the same in every accounting record of the session (RFC 2866 §5.5) */
+  readonly id: string;
+  readonly userName: string;
+  readonly realm: string;
+  /** when the first ACK of the session was decided */
+  readonly startedAtMs: number;
+  /** the address came from Framed-IP-Address (it may lie outside the pool's dynamic range) */
+  readonly framedIp?: string;
+  /** the address came from the pool Framed-Pool named */
+  readonly framedPool?: string;
+  /** Class attributes of the Accept, hex, echoed in accounting (RFC 2865 §5.25) */
+  readonly classes?: readonly string[];
+  readonly interimSec?: number;
+  readonly sessionTimeoutSec?: number;
+  readonly idleTimeoutSec?: number;
+  readonly upKbps?: number;
+  readonly downKbps?: number;
+  /** only the walled garden's destinations are reachable */
+  readonly walled?: boolean;
+  /** false: no accounting (a subscriber put in the walled garden after a reject or a timeout) */
+  readonly accounting: boolean;
+  readonly nasPortId?: string;
 }
 
 export interface LeaseStore {

@@ -13,7 +13,7 @@ import {
   type ResolvedPool,
   type ResolvedReservation,
 } from './config.js';
-import { LeaseState, type LeaseRecord, type LeaseStore } from './lease-store.js';
+import { LeaseState, type LeaseRecord, type LeaseSession, type LeaseStore } from './lease-store.js';
 import type { Dhcp4Clock, Dhcp4Logger } from './types.js';
 
 type Message = dhcp4.Dhcp4Message;
@@ -65,7 +65,7 @@ export type Dhcp4Action =
   /** a binding became valid or was extended: program the datapath (anti-spoofing, fast path) */
   | { readonly type: 'bind'; readonly lease: LeaseRecord }
   /** a binding ended: remove it from the datapath */
-  | { readonly type: 'unbind'; readonly lease: LeaseRecord; readonly reason: 'released' | 'declined' | 'expired' | 'replaced' }
+  | { readonly type: 'unbind'; readonly lease: LeaseRecord; readonly reason: 'released' | 'declined' | 'expired' | 'replaced' | 'revoked' }
   | { readonly type: 'drop'; readonly reason: Dhcp4Reason; readonly detail?: string };
 
 /** Counted outcomes; drops use the same names. Append only. */
@@ -89,6 +89,12 @@ export const Dhcp4Reason = {
   RELEASE_UNKNOWN: 'RELEASE_UNKNOWN',
   DECLINE_UNKNOWN: 'DECLINE_UNKNOWN',
   INFORM_NO_CIADDR: 'INFORM_NO_CIADDR',
+  /** AAA on: the client has no session and no grant (its DISCOVER waits for RADIUS in the service) */
+  NOT_AUTHORIZED: 'NOT_AUTHORIZED',
+  /** AAA on: Framed-IP-Address is on none of our networks, or another client holds it */
+  FRAMED_IP_UNAVAILABLE: 'FRAMED_IP_UNAVAILABLE',
+  /** a binding ended by the control plane (session or idle timeout, CoA Disconnect, admin) */
+  REVOKED: 'REVOKED',
 } as const;
 export type Dhcp4Reason = (typeof Dhcp4Reason)[keyof typeof Dhcp4Reason];
 
@@ -98,6 +104,11 @@ export interface Dhcp4Server {
   handlePacket(payload: Uint8Array, meta: Dhcp4RequestMeta, nowMs: number): Dhcp4Action[];
   /** ends lapsed bindings, offers and quarantines; returns `unbind` actions for the datapath */
   expire(nowMs?: number): Dhcp4Action[];
+  /**
+   * Ends the binding on `ip` now (session timeout, idle timeout, Disconnect): the address is
+   * free, the record kept for affinity; a renewal of it is NAKed when AAA is on (no session).
+   */
+  revoke(ip: string, nowMs: number): Dhcp4Action[];
   counters(): Readonly<Record<Dhcp4Reason, number>>;
   readonly config: ResolvedDhcp4Config;
 }
@@ -106,6 +117,34 @@ export interface Dhcp4ServerDeps {
   readonly leases: LeaseStore;
   readonly clock: Dhcp4Clock;
   readonly log: Dhcp4Logger;
+  /** AAA: present when every new binding needs an authorization (RADIUS) */
+  readonly admission?: Dhcp4Admission;
+}
+
+/** What RADIUS granted a client that has no binding yet: where its address comes from and its session. */
+export interface Dhcp4Grant {
+  /** Framed-IP-Address (RFC 2865 §5.8), host order */
+  readonly ip?: number;
+  /** Framed-Pool (RFC 2869 §5.18), or the walled-garden pool */
+  readonly pool?: string;
+  readonly session: Omit<LeaseSession, 'startedAtMs' | 'framedIp' | 'framedPool'>;
+}
+
+export interface Dhcp4Admission {
+  /** the grant waiting for this client's next new binding; undefined: not authorized */
+  grantFor(clientKey: string): Dhcp4Grant | undefined;
+}
+
+/** Where a client's address must come from while AAA is on. */
+interface Authority {
+  readonly ip?: number;
+  readonly pool?: string;
+}
+
+/** RFC 2131 §4.2 / RFC 6842: option 61 names the client when present, else htype + chaddr. */
+export function clientKeyOf(msg: Message): string {
+  const id = dhcp4.clientId(msg);
+  return id !== undefined ? `id:${hex(id)}` : `hw:${msg.htype}:${dhcp4.macOf(msg)}`;
 }
 
 const BROADCAST_IP = '255.255.255.255';
@@ -138,7 +177,7 @@ function isActive(rec: LeaseRecord, now: number): boolean {
 
 export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDeps): Dhcp4Server {
   const cfg = resolveDhcp4Config(config);
-  const { leases, clock, log } = deps;
+  const { leases, clock, log, admission } = deps;
   const counts = Object.fromEntries(Object.values(Dhcp4Reason).map((r) => [r, 0])) as Record<Dhcp4Reason, number>;
   const cursors = new Map<number, number>();
   let lastExhaustedLog = -Infinity;
@@ -183,6 +222,32 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     const matching = cfg.pools.filter((p) => poolMatches(p, who));
     const specific = matching.filter((p) => p.hasCriteria);
     return specific.length > 0 ? specific : matching;
+  }
+
+  /**
+   * AAA on: a client with a live session keeps the address source of its session; one without
+   * takes the grant RADIUS gave it; null when it has neither (not authorized).
+   */
+  function authority(who: Requester, now: number): Authority | null {
+    const rec = leases.findByClient(who.key);
+    if (rec?.session !== undefined && rec.state === LeaseState.BOUND && isActive(rec, now)) {
+      const s = rec.session;
+      return { ...(s.framedIp !== undefined ? { ip: ipToU32(s.framedIp) } : {}), ...(s.framedPool !== undefined ? { pool: s.framedPool } : {}) };
+    }
+    const g = admission?.grantFor(who.key);
+    if (g === undefined) return null;
+    return { ...(g.ip !== undefined ? { ip: g.ip } : {}), ...(g.pool !== undefined ? { pool: g.pool } : {}) };
+  }
+
+  /** the pools an authorized client is served from: the one RADIUS named, the ones holding its Framed-IP-Address, else by classification */
+  function candidatesFor(who: Requester, auth: Authority | null | undefined): ResolvedPool[] {
+    if (auth?.pool !== undefined) return cfg.pools.filter((p) => p.name === auth.pool);
+    if (auth?.ip !== undefined) {
+      const ip = auth.ip;
+      const own = candidates(who).filter((p) => cidrContains(p, ip));
+      return own.length > 0 ? own : cfg.pools.filter((p) => cidrContains(p, ip));
+    }
+    return candidates(who);
   }
 
   function requester(msg: Message, meta: Dhcp4RequestMeta): Requester {
@@ -235,9 +300,18 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     return rec === undefined || !isActive(rec, now) || (rec.clientKey === who.key && rec.state !== LeaseState.DECLINED);
   }
 
-  /** `ip` may be given to this client from `pool` (range, exclusions, reservations, holders) */
-  function usable(pool: ResolvedPool, ip: number, who: Requester, now: number): boolean {
+  /**
+   * `ip` may be given to this client from `pool` (range, exclusions, reservations, holders). A
+   * Framed-IP-Address (`fixed`) may lie outside the dynamic range, but never on the network,
+   * broadcast, gateway or server address, nor on another client's reservation.
+   */
+  function usable(pool: ResolvedPool, ip: number, who: Requester, now: number, fixed?: number): boolean {
     if (!cidrContains(pool, ip) || ip === pool.network || ip === pool.broadcast) return false;
+    if (fixed !== undefined) {
+      if (ip !== fixed || ip === pool.gateway || ip === pool.serverId) return false;
+      const r = pool.reservations.find((x) => x.ip === ip);
+      return (r === undefined || isFor(r, who)) && freeFor(ip, who, now);
+    }
     const res = pool.reservations.find((r) => r.ip === ip);
     if (res !== undefined) {
       if (!isFor(res, who)) return false;
@@ -247,8 +321,8 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     return freeFor(ip, who, now);
   }
 
-  const poolFor = (pools: readonly ResolvedPool[], ip: number, who: Requester, now: number): ResolvedPool | undefined =>
-    pools.find((p) => usable(p, ip, who, now));
+  const poolFor = (pools: readonly ResolvedPool[], ip: number, who: Requester, now: number, fixed?: number): ResolvedPool | undefined =>
+    pools.find((p) => usable(p, ip, who, now, fixed));
 
   /** a fresh address: never-used ones first (keeps old clients' affinity), then lapsed ones */
   function allocate(pool: ResolvedPool, now: number): number | undefined {
@@ -467,6 +541,28 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     const g = grant(pool, who);
     const ipText = u32ToIp(ip);
     const prev = leases.findByClient(who.key);
+    let session: LeaseSession | undefined;
+    if (admission !== undefined) {
+      // A renewal keeps its session; a new binding needs the grant of a fresh authorization,
+      // and only for the address RADIUS gave. Without one the client must start over with a
+      // DISCOVER (RFC 2131 §3.2: a NAK sends it back to INIT), which is what gets authorized.
+      const cur = leases.get(ipText);
+      if (cur?.session !== undefined && cur.clientKey === who.key && cur.state === LeaseState.BOUND && isActive(cur, now)) {
+        session = cur.session;
+      } else {
+        const granted = admission.grantFor(who.key);
+        if (granted === undefined) return nak(req, meta, who, pool.serverId, 'not authorized');
+        if ((granted.ip !== undefined && granted.ip !== ip) || (granted.pool !== undefined && granted.pool !== pool.name)) {
+          return nak(req, meta, who, pool.serverId, 'address not assigned to this subscriber');
+        }
+        session = {
+          ...granted.session,
+          startedAtMs: now,
+          ...(granted.ip !== undefined ? { framedIp: ipText } : {}),
+          ...(granted.pool !== undefined ? { framedPool: granted.pool } : {}),
+        };
+      }
+    }
     if (prev !== undefined && prev.ip !== ipText && prev.state === LeaseState.BOUND && isActive(prev, now)) {
       // a client has one binding: moving it frees the old address
       const freed: LeaseRecord = { ...prev, state: LeaseState.RELEASED, expiresAtMs: now, updatedAtMs: now };
@@ -484,6 +580,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       ...(who.hostname !== undefined ? { hostname: who.hostname } : {}),
       ...(who.circuitId !== undefined ? { circuitId: hex(who.circuitId) } : {}),
       ...(who.remoteId !== undefined ? { remoteId: hex(who.remoteId) } : {}),
+      ...(session !== undefined ? { session } : {}),
     };
     leases.put(lease);
     log.info({ ip: ipText, mac: who.mac, pool: pool.name, leaseSec: g.lease }, 'dhcp4 bound');
@@ -496,9 +593,17 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
 
   /** RFC 2131 §4.3.1 */
   function discover(msg: Message, meta: Dhcp4RequestMeta, who: Requester, now: number): Dhcp4Action[] {
-    const pools = candidates(who);
-    if (pools.length === 0) return drop(Dhcp4Reason.NO_POOL, `${who.mac} on ${who.ifname}`);
-    const choice = chooseAddress(pools, who, msg, now);
+    const auth = admission !== undefined ? authority(who, now) : undefined;
+    if (auth === null) return drop(Dhcp4Reason.NOT_AUTHORIZED, who.mac);
+    const pools = candidatesFor(who, auth);
+    if (pools.length === 0) return drop(Dhcp4Reason.NO_POOL, auth?.pool !== undefined ? `Framed-Pool ${auth.pool} is not configured` : `${who.mac} on ${who.ifname}`);
+    if (auth?.ip !== undefined) {
+      // RFC 2865 §5.8: the address RADIUS assigned, or no offer at all
+      const fixed = auth.ip;
+      const pool = poolFor(pools, fixed, who, now, fixed);
+      if (pool === undefined) return drop(Dhcp4Reason.FRAMED_IP_UNAVAILABLE, `${u32ToIp(fixed)} for ${who.mac}`);
+    }
+    const choice = auth?.ip !== undefined ? { pool: poolFor(pools, auth.ip, who, now, auth.ip)!, ip: auth.ip } : chooseAddress(pools, who, msg, now);
     // No address: no offer; the client retries and the operator sees the counter.
     if (choice === undefined) {
       // RFC 2131 §4.3.1: with no address to offer the server stays silent. An operator must hear
@@ -542,7 +647,9 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
   function request(msg: Message, meta: Dhcp4RequestMeta, who: Requester, now: number): Dhcp4Action[] {
     const sid = dhcp4.serverId(msg);
     const wanted = dhcp4.requestedIp(msg);
-    const pools = candidates(who);
+    const auth = admission !== undefined ? authority(who, now) : undefined;
+    const pools = candidatesFor(who, auth);
+    const fixed = auth?.ip;
     const anyServerId = pools[0]?.serverId ?? (cfg.pools[0] as ResolvedPool).serverId;
 
     if (sid !== undefined) {
@@ -557,7 +664,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       // ciaddr MUST be zero and 'requested IP address' MUST be filled in with the offered one.
       if (wanted === undefined) return drop(Dhcp4Reason.MALFORMED_REQUEST, 'SELECTING without requested ip');
       const ip = ipToU32(wanted);
-      const pool = poolFor(pools, ip, who, now);
+      const pool = poolFor(pools, ip, who, now, fixed);
       // The offered address went to someone else, or classification changed: NAK.
       if (pool === undefined) return nak(msg, meta, who, ipToU32(sid), 'requested address not available');
       return commit(msg, meta, who, pool, ip, now);
@@ -570,7 +677,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       // "If the DHCP server detects that the client is on the wrong net ... the server SHOULD
       // send a DHCPNAK message to the client."
       if (!pools.some((p) => cidrContains(p, ip))) return nak(msg, meta, who, anyServerId, 'wrong network');
-      return verify(msg, meta, who, pools, ip, now, 'INIT-REBOOT');
+      return verify(msg, meta, who, pools, ip, now, 'INIT-REBOOT', fixed);
     }
 
     if (msg.ciaddr !== ZERO_IP) {
@@ -581,7 +688,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       if (rec !== undefined && rec.clientKey === who.key && rec.state === LeaseState.BOUND) {
         const pool = cfg.pools.find((p) => p.name === rec.pool);
         // the binding's pool still serves this client: extend it ("should return a DHCPACK")
-        if (pool !== undefined && pools.includes(pool) && usable(pool, ip, who, now)) return commit(msg, meta, who, pool, ip, now);
+        if (pool !== undefined && pools.includes(pool) && usable(pool, ip, who, now, fixed)) return commit(msg, meta, who, pool, ip, now);
         return nak(msg, meta, who, pool?.serverId ?? anyServerId, 'binding no longer valid here');
       }
       // REBINDING: "The DHCP server SHOULD check 'ciaddr' for correctness before replying".
@@ -590,7 +697,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       }
       if (pools.length === 0) return drop(Dhcp4Reason.NO_POOL, `${who.mac} on ${who.ifname}`);
       if (!pools.some((p) => cidrContains(p, ip))) return nak(msg, meta, who, anyServerId, 'wrong network');
-      return verify(msg, meta, who, pools, ip, now, state);
+      return verify(msg, meta, who, pools, ip, now, state, fixed);
     }
 
     // None of the four shapes of §4.3.2.
@@ -606,11 +713,12 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     ip: number,
     now: number,
     state: string,
+    fixed: number | undefined,
   ): Dhcp4Action[] {
     const rec = leases.findByClient(who.key);
     const reserved = reservationOf(pools, who);
     const known = (rec !== undefined && rec.state !== LeaseState.DECLINED) || reserved !== undefined;
-    const pool = poolFor(pools, ip, who, now);
+    const pool = poolFor(pools, ip, who, now, fixed);
     const serverIp = pool?.serverId ?? (pools[0] as ResolvedPool).serverId;
     if (!known) {
       // "If the DHCP server has no record of this client, then it MUST remain silent" - unless
@@ -748,6 +856,15 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
         }
       }
       return actions;
+    },
+    revoke(ip, nowMs) {
+      const rec = leases.get(ip);
+      if (rec === undefined || rec.state !== LeaseState.BOUND) return [];
+      const ended: LeaseRecord = { ...rec, state: LeaseState.RELEASED, expiresAtMs: nowMs, updatedAtMs: nowMs };
+      leases.put(ended);
+      count(Dhcp4Reason.REVOKED);
+      log.info({ ip, mac: rec.mac }, 'dhcp4 binding revoked');
+      return [{ type: 'unbind', lease: ended, reason: 'revoked' }];
     },
     counters: () => ({ ...counts }),
   };
