@@ -248,7 +248,22 @@ export class SubscriberSessions implements Dhcp4Admission {
     if (!s.accounting || this.deps.accounting === undefined) return;
     this.deps.accounting
       .start(this.acctSession(lease, s))
+      .then(() => this.markStarted(s.id))
       .catch((e: unknown) => this.deps.log.error({ sessionId: s.id, err: (e as Error).message }, 'accounting: Start not journaled'));
+  }
+
+  /**
+   * The Start is in the accounting journal: say so in the lease record, so that a crash between
+   * the ACK and this point makes the restart send the Start instead of assuming it.
+   */
+  private markStarted(sessionId: string): void {
+    const l = this.live.get(sessionId);
+    const cur = l !== undefined ? this.deps.store.get(l.lease.ip) : undefined;
+    if (l === undefined || cur?.session?.id !== sessionId) return;
+    const rec: LeaseRecord = { ...cur, session: { ...cur.session, acctStarted: true } };
+    this.deps.store.put(rec);
+    this.deps.persist();
+    l.lease = rec;
   }
 
   /** A binding ended (release, expiry, decline, revoke): the session ends with `cause`. */
@@ -286,11 +301,14 @@ export class SubscriberSessions implements Dhcp4Admission {
     for (const rec of this.deps.store.all()) {
       const s = rec.session;
       if (s === undefined || rec.state !== LeaseState.BOUND || this.live.has(s.id)) continue;
-      this.live.set(s.id, { lease: rec, acctStarted: true, lastRxNs: 0n, lastActiveMs: now });
+      const started = s.acctStarted === true;
+      this.live.set(s.id, { lease: rec, acctStarted: started, lastRxNs: 0n, lastActiveMs: now });
       this.program(rec.ip, s);
       if (s.accounting && this.deps.accounting !== undefined) {
         realms.add(s.realm);
-        this.deps.accounting.resume(this.acctSession(rec, s), s.startedAtMs);
+        // the ACK left but the Start never reached the journal (a crash in between): send it now
+        if (started) this.deps.accounting.resume(this.acctSession(rec, s), s.startedAtMs);
+        else this.ackSent(rec);
       }
     }
     return { sessions: this.live.size, realms };

@@ -65,6 +65,8 @@ export interface LeaseSession {
   readonly walled?: boolean;
   /** false: no accounting (a subscriber put in the walled garden after a reject or a timeout) */
   readonly accounting: boolean;
+  /** the accounting Start is journaled (a restart resumes the session instead of starting it) */
+  readonly acctStarted?: boolean;
   readonly nasPortId?: string;
 }
 
