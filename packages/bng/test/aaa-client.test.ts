@@ -115,6 +115,54 @@ describe('radius client (sans network)', () => {
     client.close();
   });
 
+  it('shares one retransmission timer per clock millisecond, keeps each deadline, and ignores timers of finished requests', async () => {
+    const { clock, net, client } = setup({ tries: 2 });
+    const early = Array.from({ length: 100 }, () => client.request(accessRequest()));
+    await flush();
+    expect(net.sent.length).toBe(100);
+    expect(clock.pending()).toBe(1); // one timer for the 100 sent in the same millisecond
+    await clock.advance(400);
+    const late = client.request(accessRequest());
+    await flush();
+    expect(clock.pending()).toBe(2);
+    for (let i = 0; i < 50; i++) answer(net, i, RadiusCode.AccessAccept, s1); // half answered in time
+    await clock.advance(600); // t = 1000: only the 50 unanswered early ones are resent
+    expect(net.sent.length).toBe(151);
+    expect(net.sent.slice(101).every((s, k) => Buffer.from(s.data).equals(Buffer.from(net.sent[50 + k]!.data)))).toBe(true);
+    await clock.advance(400); // t = 1400: the late one is resent at its own deadline
+    expect(net.sent.length).toBe(152);
+    expect(Buffer.from(net.sent[151]!.data).equals(Buffer.from(net.sent[100]!.data))).toBe(true);
+    for (let i = 50; i < 101; i++) answer(net, i, RadiusCode.AccessAccept, s1);
+    expect((await Promise.all([...early, late])).every((r) => r.packet.code === RadiusCode.AccessAccept)).toBe(true);
+    expect(client.stats()).toMatchObject({ retransmissions: 51, timeouts: 0, failovers: 0, responses: 101 });
+    expect(clock.pending()).toBe(0); // a timer whose requests were all answered is cancelled
+    await clock.advance(5000);
+    expect(net.sent.length).toBe(152);
+    client.request(accessRequest()).catch(() => undefined);
+    await flush();
+    client.close();
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('a late answer to a timed-out request does not finish the request that reuses its Identifier', async () => {
+    const { clock, net, client } = setup({ tries: 1, servers: [{ host: '127.0.0.2', secret: 'secret-one' }] });
+    // Fill all 256 Identifiers of the first socket, let them time out, then reuse them.
+    const first = Array.from({ length: 256 }, () => client.request(accessRequest()).catch((e: unknown) => e));
+    await flush();
+    await clock.advance(1000);
+    expect((await Promise.all(first)).every((e) => isBngError(e, 'BNG_ERR_RADIUS_TIMEOUT'))).toBe(true);
+    const p = client.request(accessRequest());
+    await flush();
+    const reused = decodePacket(net.sent[256]!.data).identifier;
+    const old = net.sent.findIndex((s) => decodePacket(s.data).identifier === reused);
+    expect(old).toBeLessThan(256);
+    answer(net, old, RadiusCode.AccessAccept, s1); // signed for the old authenticator: fails verification
+    expect(client.stats().badAuthenticator).toBe(1);
+    answer(net, 256, RadiusCode.AccessReject, s1);
+    expect((await p).packet.code).toBe(RadiusCode.AccessReject);
+    client.close();
+  });
+
   it('refuses host names and empty secrets', () => {
     expect(() => createRadiusClient({ name: 'x', servers: [{ host: 'radius.example', secret: 'a' }] }, { clock: manualClock(), log: silentLogger, socketFactory: fakeNet().factory })).toThrow(/IP address/);
     expect(() => createRadiusClient({ name: 'x', servers: [{ host: '10.0.0.1', secret: '' }] }, { clock: manualClock(), log: silentLogger, socketFactory: fakeNet().factory })).toThrow(/secret/);

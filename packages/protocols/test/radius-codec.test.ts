@@ -264,3 +264,91 @@ describe('MD5 and HMAC-MD5 (JavaScript) agree with node:crypto', () => {
     );
   });
 });
+
+describe('the fast paths agree with straightforward constructions', () => {
+  it('md5 of several parts, of long inputs and of block-boundary lengths', async () => {
+    const { createHash } = await import('node:crypto');
+    const { md5, Md5 } = radius;
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    for (const n of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 4096, 9000, 40000]) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
+      const want = createHash('md5').update(data).digest('hex');
+      expect(hex(md5(data))).toBe(want);
+      expect(hex(md5(data.subarray(0, n >> 1), data.subarray(n >> 1)))).toBe(want);
+      expect(hex(new Md5().update(data).digest())).toBe(want);
+    }
+  });
+
+  it('hides User-Password exactly as RFC 2865 §5.2 spells it out', async () => {
+    const { createHash } = await import('node:crypto');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 128 }), fc.uint8Array({ minLength: 1, maxLength: 80 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (pw, secret, ra) => {
+        // c(1) = p(1) xor MD5(S + RA), c(i) = p(i) xor MD5(S + c(i-1)), p zero-padded to 16n.
+        const padded = new Uint8Array(Math.max(16, Math.ceil(pw.length / 16) * 16));
+        padded.set(pw);
+        const want = new Uint8Array(padded.length);
+        let prev: Uint8Array = ra;
+        for (let i = 0; i < padded.length; i += 16) {
+          const b = createHash('md5').update(secret).update(prev).digest();
+          for (let j = 0; j < 16; j++) want[i + j] = padded[i + j]! ^ b[j]!;
+          prev = want.subarray(i, i + 16);
+        }
+        expect(Buffer.from(hidePassword(pw, secret, ra)).toString('hex')).toBe(Buffer.from(want).toString('hex'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('encodeRequest equals encodePacket plus node:crypto signing, and earlier packets stay intact', async () => {
+    const { createHash, createHmac } = await import('node:crypto');
+    const dict = createDictionary();
+    const secret = utf8('a-shared-secret');
+    const kept: Array<{ bytes: Uint8Array; copy: string }> = [];
+    for (let i = 0; i < 3000; i++) {
+      const name = encodeAttribute(dict, 'User-Name', `user-${i}`);
+      const ra = Uint8Array.from({ length: 16 }, (_, k) => (i * 7 + k) & 0xff);
+      // Access-Request: Message-Authenticator first, HMAC over the packet with it zeroed.
+      const acc = encodeRequest({ code: RadiusCode.AccessRequest, identifier: i & 0xff, attributes: [name], secret, authenticator: ra, messageAuthenticator: true });
+      const ref = encodePacket(RadiusCode.AccessRequest, i & 0xff, ra, [{ type: AttrType.MessageAuthenticator, value: new Uint8Array(16) }, name]);
+      ref.set(createHmac('md5', secret).update(ref).digest(), 22);
+      expect(Buffer.from(acc.bytes).equals(Buffer.from(ref))).toBe(true);
+      expect(Buffer.from(acc.authenticator).equals(Buffer.from(ra))).toBe(true);
+      // Accounting-Request: keyed MD5 Request Authenticator.
+      const acct = encodeRequest({ code: RadiusCode.AccountingRequest, identifier: 9, attributes: [name], secret });
+      const ref2 = encodePacket(RadiusCode.AccountingRequest, 9, new Uint8Array(16), [name]);
+      ref2.set(createHash('md5').update(ref2).update(secret).digest(), 4);
+      expect(Buffer.from(acct.bytes).equals(Buffer.from(ref2))).toBe(true);
+      if (i % 100 === 0) kept.push({ bytes: acc.bytes, copy: Buffer.from(acc.bytes).toString('hex') });
+    }
+    // Packets share memory blocks: none was overwritten by a later one.
+    for (const k of kept) {
+      expect(Buffer.from(k.bytes).toString('hex')).toBe(k.copy);
+      expect(verifyRequest(decodePacket(k.bytes), secret, true).ok).toBe(true);
+    }
+  });
+
+  it('dictionary lookups by any spelling follow attributes added later', () => {
+    const dict = createDictionary();
+    const before = dict.attribute('user-name');
+    expect(dict.attribute('User-Name')).toBe(before);
+    expect(dict.attribute('USER-NAME')).toBe(before);
+    dict.addAttribute({ ...before!, dataType: 'octets' });
+    expect(dict.attribute('User-Name')?.dataType).toBe('octets');
+    expect(dict.attribute('user-name')?.dataType).toBe('octets');
+    expect(dict.attributeByCode(0, 1)).toBe(before); // the first definition stays canonical for decoding
+    expect(dict.attribute('No-Such-Attribute')).toBeUndefined();
+  });
+
+  it('utf8 and string decoding agree with TextEncoder/TextDecoder', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 40 }), (a, u) => {
+        for (const s of [a, u]) {
+          expect(Buffer.from(utf8(s)).toString('hex')).toBe(Buffer.from(new TextEncoder().encode(s)).toString('hex'));
+          const attrs = decodeAttributes([{ type: 1, value: utf8(s) }], createDictionary());
+          expect(attrs[0]!.value).toBe(new TextDecoder().decode(utf8(s)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

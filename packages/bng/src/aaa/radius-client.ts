@@ -115,24 +115,42 @@ interface Endpoint {
   probing: boolean;
 }
 
+/** One transaction on one server: what a response must match and what a retransmission resends. */
 interface Pending {
   readonly ep: Endpoint;
-  readonly sock: SocketSlot;
+  readonly slot: SocketSlot;
   readonly id: number;
   readonly code: number;
   readonly authenticator: Uint8Array;
   readonly bytes: Uint8Array;
-  readonly firstSentMs: number;
+  readonly maxTries: number;
+  /** Tells this transaction's timer entries from those of an earlier one with the same (socket, Identifier). */
+  readonly seq: number;
   sent: number;
-  timer: unknown;
-  finish(result: RadiusPacket | 'timeout' | Error): void;
+  /** The timer of its latest transmission. */
+  bucket: TimerBucket | undefined;
+  readonly resolve: (r: RadiusPacket | 'timeout') => void;
+  readonly reject: (e: Error) => void;
 }
 
+/** The retransmission timer shared by the transmissions of one clock millisecond. */
+interface TimerBucket {
+  handle: unknown;
+  /** Its transactions not yet answered or moved on to a later timer. */
+  live: number;
+  readonly entries: number[];
+}
+
+/** A socket connected to one server, with its 256 Identifiers (RFC 2865 §3: unique per source port and server). */
 interface SocketSlot {
   readonly sock: UdpSocket;
-  /** Per endpoint: identifiers in use (RFC 2865 §3: the Identifier is unique per source port and server). */
-  readonly used: Map<string, { bits: Uint8Array; count: number; next: number }>;
-  readonly pending: Map<string, Pending>;
+  readonly ep: Endpoint;
+  /** Position in the client's list of sockets (timer entries name the socket by it). */
+  readonly index: number;
+  /** The transaction holding each Identifier. */
+  readonly pending: (Pending | undefined)[];
+  count: number;
+  next: number;
 }
 
 export function createRadiusClient(config: RadiusServerGroupConfig, deps: RadiusClientDeps): RadiusClient {
@@ -169,9 +187,13 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
   };
   // Sockets per server, each connected to it (the kernel keeps the route; 256 Identifiers each).
   const sockets = new Map<string, SocketSlot[]>();
+  const allSlots: SocketSlot[] = [];
   const opening = new Map<string, Promise<SocketSlot>>();
   const waiters: Array<() => void> = [];
   let closed = false;
+  let nextSeq = 0;
+
+  const closedError = (): BngError => new BngError('BNG_ERR_RADIUS_TIMEOUT', `radius group ${config.name}: client closed`);
 
   function onMessage(slot: SocketSlot, data: Uint8Array, from: UdpRemote): void {
     let p: RadiusPacket;
@@ -181,8 +203,8 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
       st.malformed++; // RFC 2865 §3: malformed packets are silently discarded
       return;
     }
-    const pend = slot.pending.get(`${from.address}:${from.port}/${p.identifier}`);
-    if (!pend) {
+    const pend = slot.pending[p.identifier];
+    if (pend === undefined || from.port !== slot.ep.port || from.address !== slot.ep.host) {
       st.unmatched++; // late answer to a finished request, or from a stranger
       return;
     }
@@ -205,12 +227,13 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
       return;
     }
     st.responses++;
-    pend.finish(p);
+    finish(pend, p);
   }
 
   async function openSocket(ep: Endpoint): Promise<SocketSlot> {
     const sock = await deps.socketFactory(source, 0, { address: ep.host, port: ep.port });
-    const slot: SocketSlot = { sock, used: new Map(), pending: new Map() };
+    const slot: SocketSlot = { sock, ep, index: allSlots.length, pending: new Array<Pending | undefined>(256).fill(undefined), count: 0, next: rnd(1)[0]! };
+    allSlots.push(slot);
     sock.onMessage((d, r) => onMessage(slot, d, r));
     if (closed) sock.close();
     else socketsOf(ep).push(slot);
@@ -226,101 +249,135 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
     return list;
   }
 
-  function tryAllocate(ep: Endpoint): { slot: SocketSlot; id: number } | undefined {
-    for (const slot of socketsOf(ep)) {
-      let u = slot.used.get(ep.key);
-      if (!u) {
-        u = { bits: new Uint8Array(256), count: 0, next: rnd(1)[0]! };
-        slot.used.set(ep.key, u);
-      }
-      if (u.count >= 256) continue;
-      for (let i = 0; i < 256; i++) {
-        const id = (u.next + i) & 0xff;
-        if (u.bits[id] === 0) {
-          u.bits[id] = 1;
-          u.count++;
-          u.next = (id + 1) & 0xff;
-          return { slot, id };
-        }
-      }
-    }
+  /** A socket to `ep` with a free Identifier, if any. */
+  function freeSlot(ep: Endpoint): SocketSlot | undefined {
+    const list = sockets.get(ep.key);
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) if (list[i]!.count < 256) return list[i];
     return undefined;
   }
 
-  async function allocate(ep: Endpoint): Promise<{ slot: SocketSlot; id: number }> {
-    for (;;) {
-      if (closed) throw new BngError('BNG_ERR_RADIUS_TIMEOUT', `radius group ${config.name}: client closed`);
-      const got = tryAllocate(ep);
-      if (got) return got;
-      if (socketsOf(ep).length < maxSockets) {
-        let o = opening.get(ep.key);
-        if (!o) {
-          o = openSocket(ep).finally(() => opening.delete(ep.key));
-          opening.set(ep.key, o);
-        }
-        await o;
-        continue;
+  /** The next free Identifier of a socket with count < 256, in order from a random start. */
+  function freeId(slot: SocketSlot): number {
+    for (let i = 0; i < 256; i++) {
+      const id = (slot.next + i) & 0xff;
+      if (slot.pending[id] === undefined) {
+        slot.next = (id + 1) & 0xff;
+        return id;
       }
-      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+    throw new Error('radius: no free Identifier on a socket counted as not full');
+  }
+
+  /** Resolves when a socket to `ep` may have a free Identifier: a new socket, or a released one. */
+  async function waitForSlot(ep: Endpoint): Promise<void> {
+    if (socketsOf(ep).length < maxSockets) {
+      let o = opening.get(ep.key);
+      if (!o) {
+        o = openSocket(ep).finally(() => opening.delete(ep.key));
+        opening.set(ep.key, o);
+      }
+      await o;
+      return;
+    }
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+
+  // Retransmission timers: every transmission in the same clock millisecond shares one timer,
+  // so a busy client arms about one timer per millisecond rather than one per packet, and the
+  // timer is cancelled once all its transactions are answered. Entries are (socket index * 256 +
+  // Identifier, seq) pairs of numbers, so a timer holds no transaction objects.
+  let bucket: TimerBucket | undefined;
+  let bucketAt = Number.NaN;
+  const buckets = new Set<TimerBucket>();
+
+  function armTimer(pend: Pending): void {
+    const now = clock.now();
+    let b = bucket;
+    if (b === undefined || now !== bucketAt) {
+      const nb: TimerBucket = { handle: undefined, live: 0, entries: [] };
+      nb.handle = clock.setTimeout(() => {
+        buckets.delete(nb);
+        if (bucket === nb) bucket = undefined;
+        expire(nb.entries);
+      }, timeoutMs);
+      buckets.add(nb);
+      bucket = b = nb;
+      bucketAt = now;
+    }
+    b.entries.push(pend.slot.index * 256 + pend.id, pend.seq);
+    b.live++;
+    pend.bucket = b;
+  }
+
+  /** A transaction of the bucket finished: with none left waiting, its timer is not needed. */
+  function leaveBucket(b: TimerBucket): void {
+    if (--b.live > 0 || !buckets.has(b)) return;
+    clock.clearTimeout(b.handle);
+    buckets.delete(b);
+    if (bucket === b) bucket = undefined;
+  }
+
+  function expire(b: number[]): void {
+    for (let i = 0; i < b.length; i += 2) {
+      const ref = b[i]!;
+      const pend = allSlots[ref >>> 8]?.pending[ref & 0xff];
+      // A finished transaction's entry, or one whose Identifier went to a newer transaction.
+      if (pend === undefined || pend.seq !== b[i + 1]) continue;
+      // RFC 5080 §2.2.1: a retransmission reuses the Identifier and Request Authenticator.
+      if (pend.sent < pend.maxTries) transmit(pend);
+      else finish(pend, 'timeout');
     }
   }
 
-  function release(slot: SocketSlot, ep: Endpoint, id: number): void {
-    const u = slot.used.get(ep.key);
-    if (u && u.bits[id] === 1) {
-      u.bits[id] = 0;
-      u.count--;
+  function transmit(pend: Pending): void {
+    if (pend.sent > 0) st.retransmissions++;
+    pend.sent++;
+    try {
+      pend.slot.sock.send(pend.bytes, pend.ep.port, pend.ep.host);
+    } catch (e) {
+      log.warn({ group: config.name, server: pend.ep.key, err: (e as Error).message }, 'radius: send failed');
     }
-    slot.pending.delete(`${ep.host}:${ep.port}/${id}`);
+    armTimer(pend);
+  }
+
+  function finish(pend: Pending, r: RadiusPacket | 'timeout' | Error): void {
+    const slot = pend.slot;
+    if (slot.pending[pend.id] !== pend) return;
+    slot.pending[pend.id] = undefined;
+    slot.count--;
+    if (pend.bucket !== undefined) leaveBucket(pend.bucket);
     const w = waiters.shift();
     if (w) w();
+    if (r instanceof Error) pend.reject(r);
+    else {
+      if (r !== 'timeout') pend.ep.lastResponseMs = clock.now();
+      pend.resolve(r);
+    }
   }
 
   /** One transaction on one server: same Identifier and authenticator on every retransmission. */
-  async function transact(ep: Endpoint, code: number, attrs: readonly OutgoingAttribute[], maxTries: number): Promise<RadiusPacket | 'timeout'> {
-    const { slot, id } = await allocate(ep);
-    const random = code === RadiusCode.AccessRequest || code === RadiusCode.StatusServer;
+  function transact(ep: Endpoint, code: number, attrs: readonly OutgoingAttribute[], maxTries: number): Promise<RadiusPacket | 'timeout'> {
+    if (closed) return Promise.reject(closedError());
+    const slot = freeSlot(ep);
+    if (slot === undefined) return waitForSlot(ep).then(() => transact(ep, code, attrs, maxTries));
+    const id = freeId(slot);
     let enc: { bytes: Uint8Array; authenticator: Uint8Array };
     try {
-      enc = radius.encodeRequest({
-        code, identifier: id, attributes: attrs, secret: ep.secret,
-        ...(random ? { authenticator: rnd(16) } : {}),
-        // Blast-RADIUS: every Access-Request carries Message-Authenticator, first.
-        messageAuthenticator: code === RadiusCode.AccessRequest || code === RadiusCode.StatusServer,
-      });
+      // Blast-RADIUS: every Access-Request carries Message-Authenticator, first.
+      enc = code === RadiusCode.AccessRequest || code === RadiusCode.StatusServer
+        ? radius.encodeRequest({ code, identifier: id, attributes: attrs, secret: ep.secret, authenticator: rnd(16), messageAuthenticator: true })
+        : radius.encodeRequest({ code, identifier: id, attributes: attrs, secret: ep.secret, messageAuthenticator: false });
     } catch (e) {
-      release(slot, ep, id);
-      throw e;
+      return Promise.reject(e);
     }
+    const seq = nextSeq;
+    nextSeq = (nextSeq + 1) & 0x3fffffff;
     return new Promise<RadiusPacket | 'timeout'>((resolve, reject) => {
-      const pend: Pending = {
-        ep, sock: slot, id, code, authenticator: enc.authenticator, bytes: enc.bytes, firstSentMs: clock.now(), sent: 0, timer: undefined,
-        finish: (r) => {
-          clock.clearTimeout(pend.timer);
-          release(slot, ep, id);
-          if (r instanceof Error) reject(r);
-          else {
-            if (r !== 'timeout') ep.lastResponseMs = clock.now();
-            resolve(r);
-          }
-        },
-      };
-      slot.pending.set(`${ep.host}:${ep.port}/${id}`, pend);
-      const send = (): void => {
-        if (pend.sent > 0) st.retransmissions++;
-        pend.sent++;
-        try {
-          slot.sock.send(enc.bytes, ep.port, ep.host);
-        } catch (e) {
-          log.warn({ group: config.name, server: ep.key, err: (e as Error).message }, 'radius: send failed');
-        }
-        pend.timer = clock.setTimeout(() => {
-          // RFC 5080 §2.2.1: a retransmission reuses the Identifier and Request Authenticator.
-          if (pend.sent < maxTries) send();
-          else pend.finish('timeout');
-        }, timeoutMs);
-      };
-      send();
+      const pend: Pending = { ep, slot, id, code, authenticator: enc.authenticator, bytes: enc.bytes, maxTries, seq, sent: 0, bucket: undefined, resolve, reject };
+      slot.pending[id] = pend;
+      slot.count++;
+      transmit(pend);
     });
   }
 
@@ -373,12 +430,12 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
     st.requests++;
     const eps = endpoints[req.kind];
     // Alive servers in priority order; when none is alive, try the dead ones anyway rather than fail.
-    const order = [...eps.filter((e) => e.alive), ...eps.filter((e) => !e.alive)];
+    const order = eps.every((e) => e.alive) ? eps : [...eps.filter((e) => e.alive), ...eps.filter((e) => !e.alive)];
     const started = clock.now();
     for (let i = 0; i < order.length; i++) {
       const ep = order[i]!;
       if (i > 0) st.failovers++;
-      const attemptStart = clock.now();
+      const attemptStart = i === 0 ? started : clock.now();
       const attrs = typeof req.attributes === 'function' ? req.attributes(attemptStart) : req.attributes;
       // A new attempt on another server is a new packet: new Identifier, authenticator and
       // signature with that server's secret.
@@ -402,8 +459,11 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
     close: () => {
       closed = true;
       for (const e of byKey.values()) clock.clearTimeout(e.probeTimer);
-      for (const slot of [...sockets.values()].flat()) {
-        for (const p of [...slot.pending.values()]) p.finish(new BngError('BNG_ERR_RADIUS_TIMEOUT', `radius group ${config.name}: client closed`));
+      for (const b of buckets) clock.clearTimeout(b.handle);
+      buckets.clear();
+      bucket = undefined;
+      for (const slot of allSlots) {
+        for (const p of slot.pending) if (p !== undefined) finish(p, closedError());
         slot.sock.close();
       }
       for (const w of waiters.splice(0)) w();
@@ -413,11 +473,16 @@ export function createRadiusClient(config: RadiusServerGroupConfig, deps: Radius
 
 /** crypto.randomBytes drawn in 64 KiB blocks: one syscall for thousands of authenticators. */
 function pooledRandomBytes(): (n: number) => Uint8Array {
-  let pool = cryptoRandomBytes(65536);
+  // A plain Uint8Array view: Buffer's own subarray() is slower.
+  const draw = (): Uint8Array => {
+    const b = cryptoRandomBytes(65536);
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  };
+  let pool = draw();
   let off = 0;
   return (n) => {
     if (off + n > pool.length) {
-      pool = cryptoRandomBytes(65536);
+      pool = draw();
       off = 0;
     }
     const out = pool.subarray(off, off + n);

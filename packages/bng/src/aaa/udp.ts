@@ -25,7 +25,9 @@ export const dgramSocketFactory: UdpSocketFactory = (address, port, connectTo) =
       }
       resolve({
         send: connectTo ? (data) => s.send(data) : (data, p, a) => s.send(data, p, a),
-        onMessage: (h) => { s.on('message', (m, r) => h(m, { address: r.address, port: r.port })); },
+        // A plain Uint8Array view of the datagram (subarray() on a Buffer costs more, and
+        // decoders take many); rinfo is passed as it is (it has address and port).
+        onMessage: (h) => { s.on('message', (m, r) => h(new Uint8Array(m.buffer, m.byteOffset, m.length), r)); },
         port: () => s.address().port,
         close: () => { try { s.close(); } catch { /* already closed */ } },
       });

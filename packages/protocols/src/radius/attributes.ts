@@ -87,18 +87,17 @@ function typeOne(dict: Dictionary, vendorId: number, type: number, raw: Uint8Arr
     const name = vendorId === 0 ? `Attr-${type}` : `Vendor-${vendorId}-Attr-${type}`;
     return { name, vendorId, type, value: raw, raw };
   }
-  const base = { name: def.name, vendorId, type, raw, def };
+  const name = def.name;
   // Encrypted values need the secret and authenticator: left as octets for the caller to reveal.
-  if (def.encrypt !== 0) return { ...base, value: raw };
+  if (def.encrypt !== 0) return { name, vendorId, type, raw, def, value: raw };
   let data = raw;
   let tag: number | undefined;
   if (def.hasTag) {
     // RFC 2868 §3.1: integer tunnel attributes always carry the tag in the first octet; string
     // ones only when it is 0x01..0x1F.
     if (def.dataType === 'integer') {
-      if (raw.length !== 4) return { ...base, value: raw, malformed: `length ${raw.length}, expected 4` };
-      tag = raw[0]!;
-      return { ...base, tag, value: (raw[1]! << 16) | (raw[2]! << 8) | raw[3]! };
+      if (raw.length !== 4) return { name, vendorId, type, raw, def, value: raw, malformed: `length ${raw.length}, expected 4` };
+      return { name, vendorId, type, raw, def, tag: raw[0]!, value: (raw[1]! << 16) | (raw[2]! << 8) | raw[3]! };
     }
     if (raw.length > 0 && raw[0]! <= 0x1f) {
       tag = raw[0]!;
@@ -106,15 +105,30 @@ function typeOne(dict: Dictionary, vendorId: number, type: number, raw: Uint8Arr
     }
   }
   const r = decodeValue(def.dataType, data);
-  if (typeof r === 'object' && r !== null && 'error' in r) return { ...base, value: raw, malformed: r.error };
-  return tag === undefined ? { ...base, value: r } : { ...base, tag, value: r };
+  if (typeof r === 'object' && r !== null && 'error' in r) return { name, vendorId, type, raw, def, value: raw, malformed: r.error };
+  return tag === undefined ? { name, vendorId, type, raw, def, value: r } : { name, vendorId, type, raw, def, tag, value: r };
+}
+
+/** UTF-8 text; short ASCII (most RADIUS strings) without the TextDecoder call. */
+function decodeText(b: Uint8Array): string {
+  const n = b.length;
+  if (n <= 32) {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = b[i]!;
+      if (c > 0x7f) return td.decode(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return td.decode(b);
 }
 
 function decodeValue(t: DataType, b: Uint8Array): AttrValue | { error: string } {
   const need = (n: number): { error: string } | undefined => (b.length === n ? undefined : { error: `length ${b.length}, expected ${n}` });
   switch (t) {
     case 'string':
-      return td.decode(b);
+      return decodeText(b);
     case 'octets':
       return b;
     case 'ipaddr':

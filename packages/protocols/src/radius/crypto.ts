@@ -1,4 +1,5 @@
 import { BngError } from '@bng/api';
+import { copyInto, MD5_INIT, md5Scratch, scratch } from './hash.js';
 import { hmacKey, md5Of } from './md5.js';
 
 export function md5(...parts: Uint8Array[]): Uint8Array {
@@ -6,9 +7,11 @@ export function md5(...parts: Uint8Array[]): Uint8Array {
 }
 
 export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
-  const h = hmacKey(key).start();
-  h.update(data);
-  return h.digest();
+  const k = hmacKey(key);
+  copyInto(scratch(data.length), 0, data, 0, data.length);
+  const out = new Uint8Array(16);
+  k.macScratch(data.length, out, 0);
+  return out;
 }
 
 /** Compares without an early exit, so timing says nothing about where a forgery differs. */
@@ -21,23 +24,51 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 const te = new TextEncoder();
 export function utf8(s: string): Uint8Array {
+  const n = s.length;
+  if (n <= 64) {
+    // Short ASCII (most attribute values) without the TextEncoder call.
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return te.encode(s);
+      out[i] = c;
+    }
+    return out;
+  }
   return te.encode(s);
 }
 
 /** RFC 2865 §5.2: User-Password hiding with the shared secret and the Request Authenticator. */
 export function hidePassword(password: Uint8Array, secret: Uint8Array, requestAuthenticator: Uint8Array): Uint8Array {
-  // RFC 2865 §5.2: the password is padded to a multiple of 16 octets, at most 128.
-  if (password.length > 128) throw new BngError('BNG_ERR_ENCODE', 'radius: User-Password longer than 128 octets');
-  const padded = new Uint8Array(Math.max(16, Math.ceil(password.length / 16) * 16));
-  padded.set(password);
-  const out = new Uint8Array(padded.length);
-  let prev = requestAuthenticator;
-  for (let i = 0; i < padded.length; i += 16) {
-    const b = md5(secret, prev);
-    for (let j = 0; j < 16; j++) out[i + j] = padded[i + j]! ^ b[j]!;
-    prev = out.subarray(i, i + 16);
-  }
+  const out = new Uint8Array(hiddenPasswordLength(password.length));
+  hidePasswordInto(out, 0, password, secret, requestAuthenticator);
   return out;
+}
+
+/** Length of the hidden User-Password value: padded to a multiple of 16 octets (RFC 2865 §5.2). */
+export function hiddenPasswordLength(n: number): number {
+  // RFC 2865 §5.2: the password is padded to a multiple of 16 octets, at most 128.
+  if (n > 128) throw new BngError('BNG_ERR_ENCODE', 'radius: User-Password longer than 128 octets');
+  return Math.max(16, Math.ceil(n / 16) * 16);
+}
+
+/** hidePassword writing its hiddenPasswordLength() octets to dst at dstOff (no allocation). */
+export function hidePasswordInto(dst: Uint8Array, dstOff: number, password: Uint8Array, secret: Uint8Array, requestAuthenticator: Uint8Array): void {
+  const n = hiddenPasswordLength(password.length);
+  const sl = secret.length;
+  for (let i = 0; i < n; i += 16) {
+    // b(i) = MD5(secret + c(i-1)), c(0) = Request Authenticator; c(i) = p(i) xor b(i).
+    const prevLen = i === 0 ? requestAuthenticator.length : 16;
+    const s = scratch(sl + prevLen);
+    copyInto(s, 0, secret, 0, sl);
+    if (i === 0) copyInto(s, sl, requestAuthenticator, 0, prevLen);
+    else copyInto(s, sl, dst, dstOff + i - 16, dstOff + i);
+    md5Scratch(MD5_INIT, 0, sl + prevLen, dst, dstOff + i);
+    for (let j = 0; j < 16; j++) {
+      const k = i + j;
+      if (k < password.length) dst[dstOff + k] = dst[dstOff + k]! ^ password[k]!;
+    }
+  }
 }
 
 /** Inverse of hidePassword; trailing NUL padding removed. Returns undefined on a bad length. */

@@ -42,6 +42,10 @@ export interface DictionaryParseIssue {
 export class Dictionary {
   private readonly byName = new Map<string, AttributeDef>();
   private readonly byCode = new Map<string, AttributeDef>();
+  /** Standard attributes (vendor 0) by type, for decoding without building a key. */
+  private readonly standard: (AttributeDef | undefined)[] = new Array<AttributeDef | undefined>(256).fill(undefined);
+  /** Names as callers spell them, to skip toLowerCase() on repeated lookups; cleared on every change. */
+  private readonly lookups = new Map<string, AttributeDef | undefined>();
   private readonly vendorsByName = new Map<string, VendorDef>();
   private readonly vendorsById = new Map<number, VendorDef>();
 
@@ -53,16 +57,26 @@ export class Dictionary {
 
   /** Adds an attribute. For duplicate codes the first name stays canonical for decoding. */
   addAttribute(def: AttributeDef): void {
+    this.lookups.clear();
     this.byName.set(def.name.toLowerCase(), def);
     const key = codeKey(def.vendorId, def.type);
-    if (!this.byCode.has(key)) this.byCode.set(key, def);
+    if (!this.byCode.has(key)) {
+      this.byCode.set(key, def);
+      if (def.vendorId === 0 && Number.isInteger(def.type) && def.type >= 0 && def.type < 256) this.standard[def.type] = def;
+    }
   }
 
   attribute(name: string): AttributeDef | undefined {
-    return this.byName.get(name.toLowerCase());
+    const hit = this.lookups.get(name);
+    if (hit !== undefined) return hit;
+    const def = this.byName.get(name.toLowerCase());
+    // Only names that exist are remembered, and only so many (names can come from input).
+    if (def !== undefined && this.lookups.size < 4096) this.lookups.set(name, def);
+    return def;
   }
 
   attributeByCode(vendorId: number, type: number): AttributeDef | undefined {
+    if (vendorId === 0 && (type & 0xff) === type) return this.standard[type];
     return this.byCode.get(codeKey(vendorId, type));
   }
 

@@ -60,14 +60,10 @@ export function decodePacket(input: Uint8Array): RadiusPacket {
     attributes.push({ type, value: bytes.subarray(off + 2, off + alen) });
     off += alen;
   }
-  const base = {
-    code: bytes[0]!,
-    identifier: bytes[1]!,
-    authenticator: bytes.subarray(4, 4 + AUTHENTICATOR_LENGTH),
-    attributes,
-    bytes,
-  };
-  return maOffset === undefined ? base : { ...base, messageAuthenticatorOffset: maOffset };
+  const authenticator = bytes.subarray(4, 4 + AUTHENTICATOR_LENGTH);
+  return maOffset === undefined
+    ? { code: bytes[0]!, identifier: bytes[1]!, authenticator, attributes, bytes }
+    : { code: bytes[0]!, identifier: bytes[1]!, authenticator, attributes, messageAuthenticatorOffset: maOffset, bytes };
 }
 
 /** Serialises header and attributes; the authenticator is written as given (sign afterwards). */
