@@ -104,6 +104,20 @@ describe('subscriber sessions', () => {
     expect(r.asked()).toBe(1);
   });
 
+  it('a reject under onReject walled-garden binds with only the garden reachable and no accounting', async () => {
+    const r = rig({ kind: 'walled-garden', reason: 'rejected', userName: 'u1', realm: 'ispa', replyMessages: [] });
+    expect(await r.sessions.authorize('hw:1:02:00:00:00:00:01', { mac: '02:00:00:00:00:01' })).toBe(true);
+    expect(r.sessions.grantFor('hw:1:02:00:00:00:00:01')!.session).toMatchObject({ walled: true, accounting: false });
+    const lease = bind(r);
+    expect(r.policies.get('10.0.0.5')).toEqual({ walled: true });
+    r.sessions.ackSent(lease);
+    await new Promise((res) => setImmediate(res));
+    expect(r.calls).toEqual([]);
+    r.sessions.ended(lease, 'UserRequest');
+    expect(r.calls).toEqual([]);
+    expect(r.usage.has('10.0.0.5')).toBe(false);
+  });
+
   it('after a restart: a session whose Start is journaled resumes, one whose Start was lost sends it now', async () => {
     const r = rig(accept());
     await r.sessions.authorize('hw:1:02:00:00:00:00:01', { mac: '02:00:00:00:00:01' });
