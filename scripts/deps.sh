@@ -9,6 +9,8 @@ APT_PACKAGES=(
   clang-14 llvm-14 libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 pkg-config
   # network plumbing for the lab and the tests
   iproute2 ethtool procps
+  # traffic for the per-subscriber counter and policer tests
+  iputils-ping iperf3
   # real DHCP peers: clients, relay, the Kea comparison server, perfdhcp, trafgen
   isc-dhcp-client udhcpc busybox dhcpcd5 isc-dhcp-relay kea-dhcp4-server kea-admin netsniff-ng
   # RADIUS peers

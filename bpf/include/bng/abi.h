@@ -24,6 +24,8 @@
 #define BNG_RELAY_ID_MAX 62
 #define BNG_DOMAIN_MAX 64
 #define BNG_EVENTS_BYTES (1 << 20)
+#define BNG_MAX_SESSIONS BNG_MAX_SUBSCRIBERS
+#define BNG_MAX_GARDEN_PREFIXES 4096
 
 /* bng_subscribers_by_mac key: the client hardware address (chaddr). */
 struct bng_mac_key {
@@ -83,6 +85,122 @@ struct bng_pool {
 	char domain[BNG_DOMAIN_MAX];
 };
 
+enum bng_session_flags {
+	/* only destinations in bng_walled_garden are reachable (and only they reach the subscriber) */
+	BNG_SESSION_F_WALLED = 1 << 0,
+};
+
+/*
+ * Policer constants. An enum rather than #defines so they reach the TypeScript side through
+ * BTF like everything else here.
+ *
+ * Bucket size (the burst a subscriber may send at line rate after being idle):
+ * max(rate * BNG_POLICE_BURST_MS, BNG_POLICE_BURST_MIN_BYTES). 300 ms, not the 100 ms often
+ * quoted, because of what a policer does to TCP: once the bucket is empty a window's tail is
+ * dropped, and where that leaves the sender without enough duplicate ACKs it waits out a
+ * retransmission timeout (Linux: at least 200 ms, TCP_RTO_MIN; Windows: 300 ms by default;
+ * RFC 6298 §2.4 allows 1 s). A flow that stalls that long still gets the full rate only if the
+ * bucket holds what the rate refills during the stall; a smaller one caps it near bucket / RTO.
+ * Measured on veth (RTT in microseconds, so every loss episode ends in such a stall), TCP
+ * downloads through a 20 Mbit/s policer: 20 ms of burst gave 1.9-2.6 Mbit/s, 100 ms 9.5-10.1,
+ * 200 ms 19.2-19.3, 300 ms 19.3-19.6 (docs/fastpath.md has uploads and other rates). The
+ * floor (about eleven 1,500-byte packets) keeps low rates usable.
+ */
+enum bng_police_limits {
+	BNG_POLICE_BURST_MS = 300,
+	BNG_POLICE_BURST_MIN_BYTES = 16384,
+	/* a byte at R kbit/s takes 8,000,000 / R ns */
+	BNG_POLICE_NS_PER_BYTE_KBPS = 8000000,
+	/* 100 Gbit/s: the largest rate accepted, in kbit/s */
+	BNG_POLICE_RATE_MAX_KBPS = 100000000,
+};
+
+/*
+ * One direction's policer: a token bucket kept as a virtual schedule (GCRA, the "virtual
+ * scheduling" form of ITU-T I.371 Annex A) so that its whole state is one 64-bit word.
+ *
+ * tat_ns is when the bucket would be full again. A packet passes while tat_ns is less than
+ * burst_ns ahead of now (the bucket is not empty) and pushes tat_ns on by its transmission time
+ * at the rate (bytes * 8e6 / kbit/s ns). Passing while not empty, rather than only when the
+ * whole packet fits, lets a GSO/GRO super-packet (up to 64 KiB on TC egress) through a small
+ * bucket; the debt it leaves is paid by the packets after it. A tat_ns in the past is a full
+ * bucket: it restarts from now.
+ *
+ * Why atomics rather than a bpf_spin_lock: with one word of state, a charge is one atomic add
+ * (BPF_ATOMIC add, `lock xadd` on x86), and both CPUs can charge the same subscriber without
+ * losing either charge. The check before it may see a value a concurrent charge is about to
+ * move, so at most one packet per CPU in flight passes beyond the burst; and the restart from
+ * now is a plain store that can overwrite a concurrent charge, which happens only while the
+ * schedule is in the past, i.e. the subscriber is under its rate. A spin lock would make both
+ * exact at the cost of an irq-save, a locked compare-and-swap and a release on every policed
+ * packet (measured: about 70 ns more per packet here, docs/fastpath.md).
+ *
+ * The schedule runs on the coarse monotonic clock (bpf_ktime_get_coarse_ns: the time of the
+ * last tick, a few ns to read instead of about 40 for a clocksource read). It lags real time by
+ * at most one tick (4 ms at HZ=250), which shortens a 300 ms burst by that much and leaves the
+ * long-run rate exact. Only differences of it are used, and only within the datapath.
+ */
+struct bng_bucket {
+	__u64 tat_ns;   /* CLOCK_MONOTONIC_COARSE (below); 0 = full */
+	__u64 burst_ns; /* the bucket size as time at the rate; set with the rate */
+};
+
+/*
+ * bng_sessions value, keyed by the subscriber's IPv4 address (__be32).
+ *
+ * Who writes what: userspace never writes a value; bng_session_set creates entries and changes
+ * the policy fields in place, the datapath adds to the counters and moves the buckets'
+ * schedules, so a policy change never rewrites a counter. Counters are added to with atomic
+ * instructions: both CPUs can count the same subscriber without losing updates. last_rx_ns is a
+ * plain aligned 64-bit store (never torn); concurrent writers all store "now", any is right.
+ * A packet that reads the policy while bng_session_set changes it may see the old rate with the
+ * new burst, or the other way round; the one after sees the new policy.
+ */
+struct bng_session {
+	__u32 flags;     /* enum bng_session_flags */
+	__u32 up_kbps;   /* from the subscriber (XDP ingress); 0 = unlimited */
+	__u32 down_kbps; /* to the subscriber (TC egress); 0 = unlimited */
+	__u32 pad;
+	/* From the subscriber, every IPv4 packet the XDP program sees (RFC 2866 §5.3: octets
+	 * "received from the port"), whether it then passes or is dropped here. IP bytes: the
+	 * IPv4 total length, no link-layer header. */
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	/* To the subscriber, what the TC program lets out (RFC 2866 §5.4: octets "sent to the
+	 * port"); a GSO super-packet counts as the packets and IP bytes it leaves as. */
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	/* CLOCK_BOOTTIME of the last packet from the subscriber; 0 = none yet. Read once per tick
+	 * per subscriber (rx_tick_ns), so it can be up to one tick (4 ms at HZ=250) older than the
+	 * last packet: plenty for Idle-Timeout (RFC 2865 §5.28 counts seconds), and a busy subscriber
+	 * costs one clocksource read per tick instead of one per packet. */
+	__u64 last_rx_ns;
+	__u64 rx_tick_ns; /* the coarse clock's tick last_rx_ns was read in */
+	__u64 policed_up;   /* packets dropped by the upstream policer */
+	__u64 policed_down; /* packets dropped by the downstream policer */
+	__u64 walled_drops; /* packets dropped by the walled garden, both directions */
+	struct bng_bucket up;
+	struct bng_bucket down;
+};
+
+/*
+ * bng_session_set context (BPF_PROG_TYPE_SYSCALL, run with BPF_PROG_RUN): create the session
+ * with zero counters, or change the policy of an existing one in place. Returns 1 when it
+ * created the entry, 0 when it changed one, a negative errno otherwise.
+ */
+struct bng_session_update {
+	__be32 ip;
+	__u32 flags;     /* enum bng_session_flags */
+	__u32 up_kbps;   /* 0 = unlimited, at most BNG_POLICE_RATE_MAX_KBPS */
+	__u32 down_kbps;
+};
+
+/* bng_walled_garden key (BPF_MAP_TYPE_LPM_TRIE): the prefix length, then the address. */
+struct bng_lpm_v4_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
 enum bng_config_flags {
 	/* answer nothing in the kernel, pass everything up (fast path off) */
 	BNG_CFG_F_DISABLED = 1 << 0,
@@ -124,8 +242,10 @@ struct bng_event {
 
 /*
  * Per-CPU counters, indexed by reason. Append only: a number, once shipped, keeps its meaning.
- * Every frame the program sees increments BNG_CTR_RX and exactly one outcome reason;
- * BNG_CTR_EVENT_LOST is extra (a reply went out but its ring-buffer event did not).
+ * Every frame the XDP program sees increments BNG_CTR_RX and exactly one outcome reason;
+ * BNG_CTR_EVENT_LOST is extra (a reply went out but its ring-buffer event did not). The TC
+ * egress program keeps the same rule with its own BNG_CTR_TC_* reasons: BNG_CTR_TC_RX and
+ * exactly one BNG_CTR_TC_ outcome per packet.
  */
 enum bng_counter {
 	BNG_CTR_RX = 0,
@@ -157,7 +277,22 @@ enum bng_counter {
 	BNG_CTR_EVENT_LOST = 26,
 	BNG_CTR_PASS_HW_TYPE = 27,
 	BNG_CTR_PASS_OPTION_LIMIT = 28,
-	BNG_CTR__MAX = 32,
+	/* a known subscriber's non-DHCP IPv4 packet, counted in its session and passed */
+	BNG_CTR_PASS_SESSION = 29,
+	/* a walled subscriber's packet to a destination outside bng_walled_garden */
+	BNG_CTR_DROP_WALLED = 30,
+	/* over the subscriber's upstream rate */
+	BNG_CTR_DROP_POLICED_UP = 31,
+	/* TC egress: every packet, then one of the outcomes below */
+	BNG_CTR_TC_RX = 32,
+	BNG_CTR_TC_PASS_NOT_IPV4 = 33,
+	BNG_CTR_TC_PASS_MALFORMED = 34,
+	BNG_CTR_TC_PASS_NO_SESSION = 35,
+	BNG_CTR_TC_PASS_DHCP = 36,
+	BNG_CTR_TC_PASS_SESSION = 37,
+	BNG_CTR_TC_DROP_WALLED = 38,
+	BNG_CTR_TC_DROP_POLICED_DOWN = 39,
+	BNG_CTR__MAX = 64,
 };
 
 /*
@@ -173,12 +308,17 @@ struct bng_abi {
 	struct bng_pool pool;
 	struct bng_config config;
 	struct bng_event event;
+	struct bng_session session;
+	struct bng_session_update session_update;
+	struct bng_lpm_v4_key lpm_v4_key;
 	enum bng_relay_kind relay_kind;
 	enum bng_subscriber_flags subscriber_flags;
 	enum bng_config_flags config_flags;
 	enum bng_event_type event_type;
 	enum bng_match_kind match_kind;
 	enum bng_counter counter;
+	enum bng_session_flags session_flags;
+	enum bng_police_limits police_limits;
 };
 
 #define BNG_ABI_ANCHOR const volatile struct bng_abi bng_abi_anchor = {}

@@ -62,24 +62,56 @@ export class XdpAttachment {
   }
 }
 
+const EINVAL = 22;
+
+/**
+ * A TC clsact filter (created with BPF_TC_F_REPLACE: one left at the same handle and priority
+ * is replaced). It stays attached when the process ends unless `detachOnExit` is set.
+ */
 export class TcAttachment {
   private attached = true;
+  private readonly onExit = () => this.detach();
+
   constructor(
     readonly ifindex: number,
     readonly point: 'ingress' | 'egress',
     readonly handle: number,
     readonly priority: number,
-  ) {}
+    detachOnExit = false,
+  ) {
+    if (detachOnExit) process.once('exit', this.onExit);
+  }
 
-  static attach(ifname: string, point: 'ingress' | 'egress', progFd: number, handle = 1, priority = 1): TcAttachment {
+  static attach(
+    ifname: string,
+    point: 'ingress' | 'egress',
+    progFd: number,
+    handle = 1,
+    priority = 1,
+    opts: { detachOnExit?: boolean } = {},
+  ): TcAttachment {
     const ifindex = ifindexOf(ifname);
     wrapNative(() => native().tcAttach(ifindex, point, progFd, handle, priority));
-    return new TcAttachment(ifindex, point, handle, priority);
+    return new TcAttachment(ifindex, point, handle, priority, opts.detachOnExit ?? false);
+  }
+
+  /**
+   * Removes the filter at `handle`/`priority` whoever attached it. No filter there is fine, and
+   * so is no clsact qdisc at all (the kernel answers EINVAL for a hook that does not exist).
+   */
+  static detachAny(ifname: string, point: 'ingress' | 'egress', handle: number, priority: number): void {
+    const ifindex = ifindexOf(ifname);
+    try {
+      wrapNative(() => native().tcDetach(ifindex, point, handle, priority));
+    } catch (e) {
+      if ((e as { details?: { errno?: number } }).details?.errno !== EINVAL) throw e;
+    }
   }
 
   detach(): void {
     if (!this.attached) return;
     this.attached = false;
+    process.removeListener('exit', this.onExit);
     try {
       native().tcDetach(this.ifindex, this.point, this.handle, this.priority);
     } catch {

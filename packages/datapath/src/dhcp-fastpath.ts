@@ -1,6 +1,7 @@
 // The DHCPv4 fast path (bpf/progs/dhcp_fastpath.bpf.c) as typed operations: load and attach it
 // to a subscriber interface, keep its state maps pinned in bpffs so they survive a restart of
-// the control plane, provision subscribers and pools, read counters and answered-lease events.
+// the control plane, provision subscribers and pools, read counters and answered-lease events,
+// and keep per-subscriber sessions (counters, rate policing, walled garden) in the kernel.
 import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +10,23 @@ import { bytesToMac, macToBytes } from '@bng/protocols';
 import { enums, maps as abiMaps, structs, type MapName } from './generated/abi.js';
 import { BpfObject } from './bpf-object.js';
 import { BpfMap } from './map.js';
-import { XdpAttachment, type XdpMode, ifindexOf } from './attach.js';
+import { TcAttachment, XdpAttachment, type XdpMode, ifindexOf } from './attach.js';
 import { RingReader } from './ringbuf.js';
 import { decodeStruct } from './struct.js';
 import { native, wrapNative } from './native.js';
+import {
+  decodeSession,
+  decodeUsage,
+  encodeSessionUpdate,
+  gardenPrefixText,
+  parseGardenPrefix,
+  sessionKey,
+  sessionKeyToIp,
+  type GardenPrefix,
+  type SessionEntry,
+  type SessionPolicy,
+  type SessionUsage,
+} from './sessions.js';
 
 export const SubscriberFlags = { STATIC: enums.bng_subscriber_flags.BNG_SUB_F_STATIC, SLOWPATH: enums.bng_subscriber_flags.BNG_SUB_F_SLOWPATH } as const;
 export const RelayKinds = { circuitId: enums.bng_relay_kind.BNG_RELAY_CIRCUIT_ID, remoteId: enums.bng_relay_kind.BNG_RELAY_REMOTE_ID } as const;
@@ -76,7 +90,24 @@ export interface FastPathOptions {
   detachOnExit?: boolean;
 }
 
-const STATE_MAPS = ['bng_subscribers_by_mac', 'bng_subscribers_by_vlan', 'bng_subscribers_by_relay', 'bng_pools', 'bng_counters'] as const;
+const STATE_MAPS = [
+  'bng_subscribers_by_mac',
+  'bng_subscribers_by_vlan',
+  'bng_subscribers_by_relay',
+  'bng_pools',
+  'bng_counters',
+  'bng_sessions',
+  'bng_walled_garden',
+] as const;
+/** bng_session_set, pinned beside the maps so openPinned() can change policies too */
+const SESSION_SET_PIN = 'bng_session_set';
+/**
+ * The TC egress filter's handle and priority. Fixed, so an attach replaces what an earlier run
+ * left (BPF_TC_F_REPLACE) and detach finds it; 0xb46 ("bng") keeps clear of handle 1, which
+ * other tools pick by default.
+ */
+export const SESSION_TC_HANDLE = 0xb46;
+export const SESSION_TC_PRIORITY = 1;
 const COUNTER_NAMES: string[] = (() => {
   const names: string[] = [];
   for (const [name, v] of Object.entries(enums.bng_counter)) {
@@ -84,6 +115,8 @@ const COUNTER_NAMES: string[] = (() => {
   }
   return names;
 })();
+/** what a hash map update returns when the map is full */
+const E2BIG = 7;
 const MATCH_NAMES: Record<number, FastPathEvent['match']> = { 1: 'mac', 2: 'vlan', 3: 'circuit-id', 4: 'remote-id' };
 
 export function defaultObjectPath(): string {
@@ -123,9 +156,15 @@ export class DhcpFastPath {
   readonly byRelay: BpfMap<Sub, Sub>;
   readonly pools: BpfMap<number, Sub>;
   readonly counters: BpfMap<number, bigint>;
+  /** bng_sessions: keyed by the address's network-order bytes read as a LE u32 (sessionKey) */
+  readonly sessionMap: BpfMap<number, Sub>;
+  readonly walledGardenMap: BpfMap<GardenPrefix, number>;
   private readonly eventsFd: number;
   private readonly progFd: number;
+  private readonly tcProgFd: number;
+  private readonly sessionSetFd: number;
   private attachment: XdpAttachment | undefined;
+  private tcAttachment: TcAttachment | undefined;
   private ring: RingReader | undefined;
 
   private constructor(
@@ -133,8 +172,8 @@ export class DhcpFastPath {
     pinDir: string,
     mapFds: Record<string, number>,
     eventsFd: number,
-    attachment?: XdpAttachment,
-    progFd = -1,
+    progs: { xdp?: number; tc?: number; sessionSet?: number } = {},
+    attachments: { xdp?: XdpAttachment; tc?: TcAttachment } = {},
   ) {
     this.ifname = ifname;
     this.pinDir = pinDir;
@@ -143,9 +182,14 @@ export class DhcpFastPath {
     this.byRelay = BpfMap.fromFd('bng_subscribers_by_relay', mapFds.bng_subscribers_by_relay!);
     this.pools = BpfMap.fromFd('bng_pools', mapFds.bng_pools!);
     this.counters = BpfMap.fromFd('bng_counters', mapFds.bng_counters!);
+    this.sessionMap = BpfMap.fromFd('bng_sessions', mapFds.bng_sessions!);
+    this.walledGardenMap = BpfMap.fromFd<GardenPrefix, number>('bng_walled_garden', mapFds.bng_walled_garden!);
     this.eventsFd = eventsFd;
-    this.attachment = attachment;
-    this.progFd = progFd;
+    this.attachment = attachments.xdp;
+    this.tcAttachment = attachments.tc;
+    this.progFd = progs.xdp ?? -1;
+    this.tcProgFd = progs.tc ?? -1;
+    this.sessionSetFd = progs.sessionSet ?? -1;
   }
 
   /**
@@ -160,17 +204,32 @@ export class DhcpFastPath {
       obj.load();
       const fds: Record<string, number> = {};
       for (const m of STATE_MAPS) fds[m] = native().dupFd(obj.mapFd(m));
-      return new DhcpFastPath('', '', fds, native().dupFd(obj.mapFd('bng_events')), undefined, native().dupFd(obj.programFd('bng_dhcp_fastpath')));
+      return new DhcpFastPath('', '', fds, native().dupFd(obj.mapFd('bng_events')), {
+        xdp: native().dupFd(obj.programFd('bng_dhcp_fastpath')),
+        tc: native().dupFd(obj.programFd('bng_session_egress')),
+        sessionSet: native().dupFd(obj.programFd('bng_session_set')),
+      });
     } finally {
       obj.close();
     }
   }
 
-  /** Runs the program once on `frame` with BPF_PROG_RUN (only for an instance from load()). */
+  /** Runs the XDP program once on `frame` with BPF_PROG_RUN (only for an instance from load()). */
   testRun(frame: Uint8Array): { verdict: XdpVerdict; frame: Buffer } {
     if (this.progFd < 0) throw new BngError('BNG_ERR_BPF_OBJECT', 'testRun needs an instance from DhcpFastPath.load()');
     const r = wrapNative(() => native().progTestRun(this.progFd, Buffer.from(frame), 1, frame.length + 2048));
     return { verdict: XDP_VERDICTS[r.retval] ?? 'aborted', frame: r.data };
+  }
+
+  /**
+   * Runs the TC egress program once on `frame` (an Ethernet frame towards a subscriber) with
+   * BPF_PROG_RUN; `gso` makes it a GSO super-packet of `segs` segments of `size` payload bytes.
+   * Only for an instance from load().
+   */
+  testRunEgress(frame: Uint8Array, gso: { segs: number; size: number } = { segs: 0, size: 0 }): { verdict: TcVerdict; frame: Buffer } {
+    if (this.tcProgFd < 0) throw new BngError('BNG_ERR_BPF_OBJECT', 'testRunEgress needs an instance from DhcpFastPath.load()');
+    const r = wrapNative(() => native().progTestRunSkb(this.tcProgFd, Buffer.from(frame), gso.segs, gso.size, frame.length + 2048));
+    return { verdict: TC_VERDICTS[r.retval | 0] ?? 'other', frame: r.data };
   }
 
   /**
@@ -189,7 +248,9 @@ export class DhcpFastPath {
       const fd = native().objGet(p);
       const info = native().mapInfo(fd);
       const want = abiMaps[m];
-      if (info.keySize !== want.keySize || info.valueSize !== want.valueSize) {
+      // max_entries too: a reused map keeps its own, and a counter array from a build with
+      // fewer reasons would silently drop the new ones
+      if (info.keySize !== want.keySize || info.valueSize !== want.valueSize || info.maxEntries !== want.maxEntries) {
         // a pin from an older layout: drop it rather than feed the program the wrong shape
         native().closeFd(fd);
         rmSync(p);
@@ -211,10 +272,24 @@ export class DhcpFastPath {
         if (!reuse[m]) native().objPin(fds[m]!, join(pinDir, m));
       }
       const eventsFd = native().dupFd(obj.mapFd('bng_events'));
-      const att = XdpAttachment.attach(opts.ifname, obj.programFd('bng_dhcp_fastpath'), opts.mode ?? 'auto', {
-        detachOnExit: opts.detachOnExit ?? false,
-      });
-      return new DhcpFastPath(opts.ifname, pinDir, fds, eventsFd, att);
+      const sessionSet = native().dupFd(obj.programFd('bng_session_set'));
+      // a pinned program is never replaced in place: unpin the earlier run's, pin this one
+      rmSync(join(pinDir, SESSION_SET_PIN), { force: true });
+      native().objPin(sessionSet, join(pinDir, SESSION_SET_PIN));
+      const detachOnExit = opts.detachOnExit ?? false;
+      const xdp = XdpAttachment.attach(opts.ifname, obj.programFd('bng_dhcp_fastpath'), opts.mode ?? 'auto', { detachOnExit });
+      let tc: TcAttachment;
+      try {
+        // Like the XDP program, the filter stays when the process ends (unless detachOnExit):
+        // traffic keeps being counted and policed across a restart of the control plane.
+        tc = TcAttachment.attach(opts.ifname, 'egress', obj.programFd('bng_session_egress'), SESSION_TC_HANDLE, SESSION_TC_PRIORITY, {
+          detachOnExit,
+        });
+      } catch (e) {
+        xdp.detach();
+        throw e;
+      }
+      return new DhcpFastPath(opts.ifname, pinDir, fds, eventsFd, { sessionSet }, { xdp, tc });
     } finally {
       for (const fd of Object.values(reuse)) native().closeFd(fd);
       obj.close();
@@ -231,11 +306,15 @@ export class DhcpFastPath {
       }
       fds[m] = native().objGet(p);
     }
-    return new DhcpFastPath(ifname, pinDir, fds, -1);
+    const setPin = join(pinDir, SESSION_SET_PIN);
+    const sessionSet = existsSync(setPin) ? native().objGet(setPin) : -1;
+    return new DhcpFastPath(ifname, pinDir, fds, -1, { sessionSet });
   }
 
+  /** Detaches the XDP program and the TC egress filter; `unpin` also drops the pinned state. */
   static detach(ifname: string, opts: { pinDir?: string; unpin?: boolean } = {}): void {
     XdpAttachment.detachAny(ifname);
+    TcAttachment.detachAny(ifname, 'egress', SESSION_TC_HANDLE, SESSION_TC_PRIORITY);
     if (opts.unpin) {
       const dir = opts.pinDir ?? defaultPinDir(ifname);
       if (existsSync(dir)) {
@@ -368,19 +447,89 @@ export class DhcpFastPath {
     return this.ring?.poll() ?? 0;
   }
 
+  // --- per-subscriber sessions ---
+
+  /**
+   * Creates the session for `ip` with zero counters, or gives an existing one this policy and
+   * keeps its counters. The policy replaces the previous one whole: an omitted rate is
+   * unlimited, an omitted `walled` is false. The kernel changes the entry in place
+   * (bng_session_set), so no packet counted meanwhile is lost. A limit set where there was none
+   * starts with a full bucket of max(rate x 300 ms, 16 KiB); a changed limit keeps the schedule
+   * (a subscriber in debt stays in debt for the same time).
+   */
+  setSession(ip: string, policy: SessionPolicy): void {
+    const ctx = encodeSessionUpdate(ip, policy);
+    if (this.sessionSetFd < 0) {
+      throw new BngError('BNG_ERR_BPF_OBJECT', `no ${SESSION_SET_PIN} program pinned in ${this.pinDir}: attach the fast path with this build first`);
+    }
+    const rc = wrapNative(() => native().progRunSyscall(this.sessionSetFd, ctx));
+    if (rc < 0) {
+      const full = -rc === E2BIG ? ` (the session map holds at most ${abiMaps.bng_sessions.maxEntries})` : '';
+      throw new BngError('BNG_ERR_SYSCALL', `${SESSION_SET_PIN} for ${ip} failed: errno ${-rc}${full}`, {
+        errno: -rc,
+        syscall: SESSION_SET_PIN,
+      });
+    }
+  }
+
+  /** Removes the session; its traffic then passes uncounted. False when there was none. */
+  deleteSession(ip: string): boolean {
+    return this.sessionMap.delete(sessionKey(ip));
+  }
+
+  /** The session's counters, or undefined when `ip` has no session. */
+  sessionUsage(ip: string): SessionUsage | undefined {
+    const v = this.sessionMap.get(sessionKey(ip));
+    return v ? decodeUsage(v) : undefined;
+  }
+
+  /** Every session with its policy (as the kernel holds it) and counters. */
+  *sessions(): Generator<[string, SessionEntry]> {
+    for (const [k, v] of this.sessionMap.entries()) yield [sessionKeyToIp(k), decodeSession(v)];
+  }
+
+  /**
+   * Replaces the destinations walled subscribers may reach ("a.b.c.d/len" or "a.b.c.d").
+   * New prefixes go in before old ones come out, so a prefix in both sets never blinks.
+   */
+  setWalledGarden(prefixes: string[]): void {
+    if (!Array.isArray(prefixes)) throw new BngError('BNG_ERR_BAD_REQUEST', 'prefixes: expected an array of IPv4 prefixes');
+    const max = abiMaps.bng_walled_garden.maxEntries;
+    if (prefixes.length > max) throw new BngError('BNG_ERR_BAD_REQUEST', `prefixes: ${prefixes.length} given, at most ${max}`);
+    const want = new Map<string, GardenPrefix>();
+    prefixes.forEach((p, i) => {
+      const k = parseGardenPrefix(p, `prefixes[${i}]`);
+      want.set(gardenPrefixText(k), k);
+    });
+    const have = this.walledGardenMap.keys();
+    for (const k of want.values()) this.walledGardenMap.set(k, 1);
+    for (const k of have) if (!want.has(gardenPrefixText(k))) this.walledGardenMap.delete(k);
+  }
+
+  /** The walled garden as "a.b.c.d/len" prefixes. */
+  walledGarden(): string[] {
+    return this.walledGardenMap.keys().map(gardenPrefixText);
+  }
+
   /** Closes this process's handles; detaches too when `detach` is set. */
   close(opts: { detach?: boolean } = {}): void {
     this.ring?.close();
     this.ring = undefined;
-    if (opts.detach) this.attachment?.detach();
-    for (const m of [this.byMac, this.byVlan, this.byRelay, this.pools, this.counters]) m.close();
+    if (opts.detach) {
+      this.attachment?.detach();
+      this.tcAttachment?.detach();
+    }
+    for (const m of [this.byMac, this.byVlan, this.byRelay, this.pools, this.counters, this.sessionMap, this.walledGardenMap]) m.close();
     if (this.eventsFd >= 0) native().closeFd(this.eventsFd);
-    if (this.progFd >= 0) native().closeFd(this.progFd);
+    for (const fd of [this.progFd, this.tcProgFd, this.sessionSetFd]) if (fd >= 0) native().closeFd(fd);
   }
 }
 
 export type XdpVerdict = 'aborted' | 'drop' | 'pass' | 'tx' | 'redirect';
 const XDP_VERDICTS: Record<number, XdpVerdict> = { 0: 'aborted', 1: 'drop', 2: 'pass', 3: 'tx', 4: 'redirect' };
+/** TC_ACT_OK, TC_ACT_SHOT; anything else the program never returns */
+export type TcVerdict = 'ok' | 'shot' | 'other';
+const TC_VERDICTS: Record<number, TcVerdict> = { 0: 'ok', 2: 'shot' };
 
 function configValue(o: { serverIp: string; serverMac: string; disabled?: boolean }): Record<string, unknown> {
   return {

@@ -8,4 +8,5 @@ export * from './packet-socket.js';
 export * from './udp-socket.js';
 export * from './socket-filter.js';
 export * from './dhcp-fastpath.js';
+export * from './sessions.js';
 export * as abi from './generated/abi.js';

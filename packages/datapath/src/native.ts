@@ -47,6 +47,10 @@ export interface NativeBinding {
   mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
   mapLookupBatch(fd: number, keySize: number, valueSize: number, max: number, cursor: Buffer | null): BatchLookup;
   progTestRun(progFd: number, data: Buffer, repeat?: number, dataOutSize?: number): TestRunResult;
+  /** A TC program on an skb with GSO metadata (gsoSegs > 1: a super-packet of that many segments) */
+  progTestRunSkb(progFd: number, data: Buffer, gsoSegs: number, gsoSize: number, dataOutSize?: number): TestRunResult;
+  /** Runs a BPF_PROG_TYPE_SYSCALL program on `ctx` (written back in place); the signed retval */
+  progRunSyscall(progFd: number, ctx: Buffer): number;
   ringOpen(mapFd: number, cb: (records: Buffer[]) => void): number;
   ringPoll(h: number): number;
   ringUnref(h: number): void;

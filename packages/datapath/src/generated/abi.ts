@@ -3,7 +3,7 @@
 
 export const structs = {
   "bng_abi": {
-    "size": 288,
+    "size": 440,
     "fields": {
       "mac_key": {
         "offset": 0,
@@ -47,41 +47,86 @@ export const structs = {
         "size": 48,
         "struct": "bng_event"
       },
-      "relay_kind": {
+      "session": {
         "offset": 264,
+        "kind": "struct",
+        "size": 120,
+        "struct": "bng_session"
+      },
+      "session_update": {
+        "offset": 384,
+        "kind": "struct",
+        "size": 16,
+        "struct": "bng_session_update"
+      },
+      "lpm_v4_key": {
+        "offset": 400,
+        "kind": "struct",
+        "size": 8,
+        "struct": "bng_lpm_v4_key"
+      },
+      "relay_kind": {
+        "offset": 408,
         "kind": "u32",
         "size": 4,
         "enum": "bng_relay_kind"
       },
       "subscriber_flags": {
-        "offset": 268,
+        "offset": 412,
         "kind": "u32",
         "size": 4,
         "enum": "bng_subscriber_flags"
       },
       "config_flags": {
-        "offset": 272,
+        "offset": 416,
         "kind": "u32",
         "size": 4,
         "enum": "bng_config_flags"
       },
       "event_type": {
-        "offset": 276,
+        "offset": 420,
         "kind": "u32",
         "size": 4,
         "enum": "bng_event_type"
       },
       "match_kind": {
-        "offset": 280,
+        "offset": 424,
         "kind": "u32",
         "size": 4,
         "enum": "bng_match_kind"
       },
       "counter": {
-        "offset": 284,
+        "offset": 428,
         "kind": "u32",
         "size": 4,
         "enum": "bng_counter"
+      },
+      "session_flags": {
+        "offset": 432,
+        "kind": "u32",
+        "size": 4,
+        "enum": "bng_session_flags"
+      },
+      "police_limits": {
+        "offset": 436,
+        "kind": "u32",
+        "size": 4,
+        "enum": "bng_police_limits"
+      }
+    }
+  },
+  "bng_bucket": {
+    "size": 16,
+    "fields": {
+      "tat_ns": {
+        "offset": 0,
+        "kind": "u64",
+        "size": 8
+      },
+      "burst_ns": {
+        "offset": 8,
+        "kind": "u64",
+        "size": 8
       }
     }
   },
@@ -162,6 +207,21 @@ export const structs = {
         "offset": 46,
         "kind": "u16",
         "size": 2
+      }
+    }
+  },
+  "bng_lpm_v4_key": {
+    "size": 8,
+    "fields": {
+      "prefixlen": {
+        "offset": 0,
+        "kind": "u32",
+        "size": 4
+      },
+      "addr": {
+        "offset": 4,
+        "kind": "ipv4",
+        "size": 4
       }
     }
   },
@@ -260,6 +320,113 @@ export const structs = {
       }
     }
   },
+  "bng_session": {
+    "size": 120,
+    "fields": {
+      "flags": {
+        "offset": 0,
+        "kind": "u32",
+        "size": 4
+      },
+      "up_kbps": {
+        "offset": 4,
+        "kind": "u32",
+        "size": 4
+      },
+      "down_kbps": {
+        "offset": 8,
+        "kind": "u32",
+        "size": 4
+      },
+      "pad": {
+        "offset": 12,
+        "kind": "u32",
+        "size": 4
+      },
+      "rx_packets": {
+        "offset": 16,
+        "kind": "u64",
+        "size": 8
+      },
+      "rx_bytes": {
+        "offset": 24,
+        "kind": "u64",
+        "size": 8
+      },
+      "tx_packets": {
+        "offset": 32,
+        "kind": "u64",
+        "size": 8
+      },
+      "tx_bytes": {
+        "offset": 40,
+        "kind": "u64",
+        "size": 8
+      },
+      "last_rx_ns": {
+        "offset": 48,
+        "kind": "u64",
+        "size": 8
+      },
+      "rx_tick_ns": {
+        "offset": 56,
+        "kind": "u64",
+        "size": 8
+      },
+      "policed_up": {
+        "offset": 64,
+        "kind": "u64",
+        "size": 8
+      },
+      "policed_down": {
+        "offset": 72,
+        "kind": "u64",
+        "size": 8
+      },
+      "walled_drops": {
+        "offset": 80,
+        "kind": "u64",
+        "size": 8
+      },
+      "up": {
+        "offset": 88,
+        "kind": "struct",
+        "size": 16,
+        "struct": "bng_bucket"
+      },
+      "down": {
+        "offset": 104,
+        "kind": "struct",
+        "size": 16,
+        "struct": "bng_bucket"
+      }
+    }
+  },
+  "bng_session_update": {
+    "size": 16,
+    "fields": {
+      "ip": {
+        "offset": 0,
+        "kind": "ipv4",
+        "size": 4
+      },
+      "flags": {
+        "offset": 4,
+        "kind": "u32",
+        "size": 4
+      },
+      "up_kbps": {
+        "offset": 8,
+        "kind": "u32",
+        "size": 4
+      },
+      "down_kbps": {
+        "offset": 12,
+        "kind": "u32",
+        "size": 4
+      }
+    }
+  },
   "bng_subscriber": {
     "size": 24,
     "fields": {
@@ -341,7 +508,18 @@ export const enums = {
     "BNG_CTR_EVENT_LOST": 26,
     "BNG_CTR_PASS_HW_TYPE": 27,
     "BNG_CTR_PASS_OPTION_LIMIT": 28,
-    "BNG_CTR__MAX": 32
+    "BNG_CTR_PASS_SESSION": 29,
+    "BNG_CTR_DROP_WALLED": 30,
+    "BNG_CTR_DROP_POLICED_UP": 31,
+    "BNG_CTR_TC_RX": 32,
+    "BNG_CTR_TC_PASS_NOT_IPV4": 33,
+    "BNG_CTR_TC_PASS_MALFORMED": 34,
+    "BNG_CTR_TC_PASS_NO_SESSION": 35,
+    "BNG_CTR_TC_PASS_DHCP": 36,
+    "BNG_CTR_TC_PASS_SESSION": 37,
+    "BNG_CTR_TC_DROP_WALLED": 38,
+    "BNG_CTR_TC_DROP_POLICED_DOWN": 39,
+    "BNG_CTR__MAX": 64
   },
   "bng_event_type": {
     "BNG_EV_ACK": 1,
@@ -353,9 +531,18 @@ export const enums = {
     "BNG_MATCH_CIRCUIT_ID": 3,
     "BNG_MATCH_REMOTE_ID": 4
   },
+  "bng_police_limits": {
+    "BNG_POLICE_BURST_MS": 300,
+    "BNG_POLICE_BURST_MIN_BYTES": 16384,
+    "BNG_POLICE_NS_PER_BYTE_KBPS": 8000000,
+    "BNG_POLICE_RATE_MAX_KBPS": 100000000
+  },
   "bng_relay_kind": {
     "BNG_RELAY_CIRCUIT_ID": 1,
     "BNG_RELAY_REMOTE_ID": 2
+  },
+  "bng_session_flags": {
+    "BNG_SESSION_F_WALLED": 1
   },
   "bng_subscriber_flags": {
     "BNG_SUB_F_STATIC": 1,
@@ -370,7 +557,7 @@ export const maps = {
     "keySize": 4,
     "value": "unsigned long long",
     "valueSize": 8,
-    "maxEntries": 32
+    "maxEntries": 64
   },
   "bng_events": {
     "type": "ringbuf",
@@ -396,6 +583,14 @@ export const maps = {
     "valueSize": 3656,
     "maxEntries": 1
   },
+  "bng_sessions": {
+    "type": "hash",
+    "key": "unsigned int",
+    "keySize": 4,
+    "value": "bng_session",
+    "valueSize": 120,
+    "maxEntries": 262144
+  },
   "bng_subscribers_by_mac": {
     "type": "hash",
     "key": "bng_mac_key",
@@ -419,6 +614,14 @@ export const maps = {
     "value": "bng_subscriber",
     "valueSize": 24,
     "maxEntries": 262144
+  },
+  "bng_walled_garden": {
+    "type": "lpm_trie",
+    "key": "bng_lpm_v4_key",
+    "keySize": 8,
+    "value": "unsigned int",
+    "valueSize": 4,
+    "maxEntries": 4096
   }
 } as const;
 
