@@ -17,6 +17,7 @@
 //    (a download's XDP runs are sparse ACKs).
 // Needs root, `make build` and iperf3.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -108,6 +109,18 @@ for (const [row] of rows) {
 
 const statsWas = execFileSync('sysctl', ['-n', 'kernel.bpf_stats_enabled']).toString().trim();
 const lab = new Lab('bse');
+const pinDir = `/sys/fs/bpf/bng-bench/${lab.id}`;
+// Also on an exit the finally blocks never see (stdout closed under `| head`, an uncaught
+// error): the accounting back as it was, the lab's processes, namespace, links and pins gone.
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  execFileSync('sysctl', ['-q', `kernel.bpf_stats_enabled=${statsWas}`]);
+  lab.destroy();
+  rmSync(pinDir, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
 try {
   execFileSync('sysctl', ['-q', 'kernel.bpf_stats_enabled=1']);
   const ns = lab.addNs('c');
@@ -116,7 +129,6 @@ try {
   lab.ip(undefined, 'link', 'set', bngIf, 'up');
   lab.ip(ns, 'addr', 'add', '198.18.52.50/24', 'dev', subIf);
   lab.ip(ns, 'link', 'set', subIf, 'up');
-  const pinDir = `/sys/fs/bpf/bng-bench/${lab.id}`;
   const fp = DhcpFastPath.attach({ ifname: bngIf, serverIp: '198.18.52.1', mode: 'native', pinDir, detachOnExit: true });
   try {
     const port = String(20000 + (process.pid % 10000));
@@ -149,6 +161,5 @@ try {
     DhcpFastPath.detach(bngIf, { pinDir, unpin: true });
   }
 } finally {
-  execFileSync('sysctl', ['-q', `kernel.bpf_stats_enabled=${statsWas}`]);
-  lab.destroy();
+  cleanup();
 }
