@@ -483,24 +483,28 @@ Napi::Value MapLookupBatch(const Napi::CallbackInfo &info) {
 // ---------------------------------------------------------------------------------------------
 // BPF_PROG_RUN
 
+// One BPF_PROG_RUN on `in` (optionally with a context), the output frame copied back.
+static Napi::Value TestRun(Napi::Env env, int fd, const Napi::Buffer<uint8_t> &in, int outsz, int repeat, void *ctx, size_t ctxSize) {
+  std::vector<uint8_t> out(outsz);
+  DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.Data(), .data_out = out.data(),
+                      .data_size_in = (uint32_t)in.Length(), .data_size_out = (uint32_t)out.size(),
+                      .ctx_in = ctx, .ctx_size_in = (uint32_t)ctxSize, .repeat = repeat);
+  int err = bpf_prog_test_run_opts(fd, &opts);
+  if (err) throw SysError(env, "bpf_prog_test_run_opts", errno);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("retval", opts.retval);
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), std::min<size_t>(opts.data_size_out, out.size())));
+  o.Set("duration", opts.duration);
+  return o;
+}
+
 // progTestRun(progFd, data, repeat, dataOutSize) -> { retval, data, duration }
 Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   int fd = ArgInt(info, 0);
   auto in = ArgBuf(info, 1);
   int repeat = info.Length() > 2 ? ArgInt(info, 2) : 1;
   int outsz = info.Length() > 3 ? ArgInt(info, 3) : (int)in.Length() + 4096;
-  std::vector<uint8_t> out(outsz);
-  DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.Data(), .data_out = out.data(),
-                      .data_size_in = (uint32_t)in.Length(), .data_size_out = (uint32_t)out.size(),
-                      .repeat = repeat);
-  int err = bpf_prog_test_run_opts(fd, &opts);
-  if (err) throw SysError(info.Env(), "bpf_prog_test_run_opts", errno);
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("retval", opts.retval);
-  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), std::min<size_t>(opts.data_size_out, out.size())));
-  o.Set("duration", opts.duration);
-  return o;
+  return TestRun(info.Env(), fd, in, outsz, repeat, nullptr, 0);
 }
 
 // progTestRunSkb(progFd, data, gsoSegs, gsoSize, dataOutSize) -> { retval, data, duration }
@@ -511,21 +515,10 @@ Napi::Value ProgTestRunSkb(const Napi::CallbackInfo &info) {
   auto in = ArgBuf(info, 1);
   int segs = ArgInt(info, 2), size = ArgInt(info, 3);
   int outsz = info.Length() > 4 ? ArgInt(info, 4) : (int)in.Length() + 4096;
-  std::vector<uint8_t> out(outsz);
   struct __sk_buff skb = {};
   skb.gso_segs = (uint32_t)segs;
   skb.gso_size = (uint32_t)size;
-  DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.Data(), .data_out = out.data(),
-                      .data_size_in = (uint32_t)in.Length(), .data_size_out = (uint32_t)out.size(),
-                      .ctx_in = &skb, .ctx_size_in = sizeof(skb), .repeat = 1);
-  int err = bpf_prog_test_run_opts(fd, &opts);
-  if (err) throw SysError(info.Env(), "bpf_prog_test_run_opts", errno);
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("retval", opts.retval);
-  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), std::min<size_t>(opts.data_size_out, out.size())));
-  o.Set("duration", opts.duration);
-  return o;
+  return TestRun(info.Env(), fd, in, outsz, 1, &skb, sizeof(skb));
 }
 
 // progRunSyscall(progFd, ctx) -> retval as a signed 32-bit number. Runs a BPF_PROG_TYPE_SYSCALL
