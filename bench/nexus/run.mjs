@@ -50,7 +50,8 @@ async function startNode(name, port, peers) {
     ...(FSYNC ? [] : ['--no-fsync'])];
   const t0 = performance.now();
   let listenedAt = t0;
-  const child = spawn(process.execPath, ['--max-old-space-size=2048', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // No V8 flags: a replica runs the way the docs start it (the memory figures are the defaults').
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => { if (d.toString().includes('"msg":"listening"')) { listenedAt = performance.now(); resolve(); } });

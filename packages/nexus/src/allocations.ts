@@ -17,7 +17,8 @@ import { DocPrefixes, type Store } from './store.js';
  * the address text is derived from the unit.
  */
 type StoredAllocation = string;
-const encodeAllocation = (i: number, t: number, n: string): StoredAllocation => `${i}|${t}|${n}`;
+// join, not a template literal: a template builds a chain of cons strings (~80 bytes more each).
+const encodeAllocation = (i: number, t: number, n: string): StoredAllocation => [i, t, n].join('|');
 const unitOf = (s: StoredAllocation): number => Number(s.slice(0, s.indexOf('|')));
 function decodeAllocation(s: StoredAllocation, geom: PoolGeometry | undefined): AllocationValue {
   const [i, t, n] = s.split('|');
@@ -49,11 +50,17 @@ export interface Utilisation {
 interface PoolState {
   id: string;
   doc: Y.Doc;
+  alloc: Y.Map<StoredAllocation>;
   def: PoolRecord | undefined;
   geom: PoolGeometry | undefined;
-  bySub: Map<string, number>;
-  /** Unit -> holder; an array only while a merge has left duplicates (one string per unit is the norm). */
+  /**
+   * Unit -> holder; an array only while a merge has left duplicates (one string per unit is the norm).
+   * The only per-allocation index: a subscriber's own unit is read from the document (alloc), so
+   * there is no second map of every subscriber (~4 MB per pool at 100,000 allocations).
+   */
   byIdx: Map<number, string | string[]>;
+  /** (unit, holder) pairs in byIdx: the number of allocations. */
+  held: number;
   quarantine: Map<number, QuarantineValue>;
   reservedBySub: Map<string, number>;
   reservedByIdx: Map<number, string>;
@@ -66,6 +73,9 @@ export interface Allocations {
   pools(): PoolRecord[];
   geometry(id: string): PoolGeometry | undefined;
   allocate(poolId: string, subscriberId: string): AllocationValue;
+  /** allocate() without building the answer (the unit's address text): the unit held. */
+  take(poolId: string, subscriberId: string): number;
+  has(poolId: string, subscriberId: string): boolean;
   release(poolId: string, subscriberId: string): AllocationValue | undefined;
   get(poolId: string, subscriberId: string): AllocationValue | undefined;
   /** Every allocation a subscriber holds, by pool id. */
@@ -114,45 +124,60 @@ export function createAllocations(
     });
   };
 
-  const holdersAt = (st: PoolState, idx: number): string[] => {
+  const unitHeldBy = (st: PoolState, sub: string): number | undefined => {
+    const stored = st.alloc.get(sub);
+    return stored === undefined ? undefined : unitOf(stored);
+  };
+  const indexed = (st: PoolState, idx: number): string[] => {
     const h = st.byIdx.get(idx);
     return h === undefined ? [] : typeof h === 'string' ? [h] : h;
   };
+  /**
+   * Holders of a unit, checked against the document. Inside a transaction the document is ahead of
+   * the index (observers run at its end): a holder that has since moved or released is dropped here.
+   */
+  const holdersAt = (st: PoolState, idx: number): string[] => {
+    const all = indexed(st, idx);
+    const valid = all.filter((sub) => unitHeldBy(st, sub) === idx);
+    if (valid.length !== all.length) for (const sub of all) if (!valid.includes(sub)) removeHolder(st, idx, sub);
+    return valid;
+  };
+  /** Units indexed with more than one holder (polled with every state digest: no copies of the index). */
+  const dupUnits = (st: PoolState): number[] => {
+    const out: number[] = [];
+    if (dupCount === 0) return out;
+    for (const [idx, h] of st.byIdx) if (typeof h !== 'string') out.push(idx);
+    return out;
+  };
   const addHolder = (st: PoolState, idx: number, sub: string) => {
     const h = st.byIdx.get(idx);
-    if (h === undefined) { st.byIdx.set(idx, sub); return; }
+    if (h === undefined) { st.byIdx.set(idx, sub); st.held++; return; }
     const holders = typeof h === 'string' ? [h] : h;
     if (holders.includes(sub)) return;
     holders.push(sub);
+    st.held++;
     st.byIdx.set(idx, holders);
     if (holders.length === 2) dupCount++;
     scheduleResolve(st.id);
   };
   const removeHolder = (st: PoolState, idx: number, sub: string) => {
-    const holders = holdersAt(st, idx);
-    if (holders.length === 0) return;
+    const holders = indexed(st, idx);
+    if (!holders.includes(sub)) return;
     const rest = holders.filter((h) => h !== sub);
+    st.held--;
     if (holders.length >= 2 && rest.length < 2) { dupCount--; firstSeen.delete(`${st.id}#${idx}`); }
     if (rest.length === 0) st.byIdx.delete(idx); else st.byIdx.set(idx, rest.length === 1 ? rest[0]! : rest);
   };
 
-  const syncSub = (st: PoolState, alloc: Y.Map<StoredAllocation>, sub: string) => {
-    const prev = st.bySub.get(sub);
-    const stored = alloc.get(sub);
-    const cur = stored === undefined ? undefined : unitOf(stored);
-    if (prev !== undefined && prev !== cur) { removeHolder(st, prev, sub); st.bySub.delete(sub); }
-    if (cur !== undefined) { st.bySub.set(sub, cur); addHolder(st, cur, sub); }
-  };
-
   const attach = (name: string, doc: Y.Doc) => {
     const id = name.slice(DocPrefixes.pool.length);
+    const alloc = doc.getMap<StoredAllocation>('alloc');
     const st: PoolState = {
-      id, doc, def: undefined, geom: undefined, bySub: new Map(), byIdx: new Map(), quarantine: new Map(),
+      id, doc, alloc, def: undefined, geom: undefined, byIdx: new Map(), held: 0, quarantine: new Map(),
       reservedBySub: new Map(), reservedByIdx: new Map(), owners: undefined,
     };
     pools.set(id, st);
     const defMap = doc.getMap<PoolRecord>('def');
-    const alloc = doc.getMap<StoredAllocation>('alloc');
     const quar = doc.getMap<QuarantineValue>('quar');
     const resv = doc.getMap<number>('resv');
     const loadDef = () => {
@@ -176,11 +201,19 @@ export function createAllocations(
       if (cur !== undefined) { st.reservedBySub.set(sub, cur); st.reservedByIdx.set(cur, sub); }
     };
     loadDef();
-    for (const sub of alloc.keys()) syncSub(st, alloc, sub);
+    for (const [sub, stored] of alloc.entries()) addHolder(st, unitOf(stored), sub);
     for (const key of quar.keys()) syncQuar(key);
     for (const sub of resv.keys()) syncResv(sub);
     defMap.observe(loadDef);
-    alloc.observe((ev) => { for (const key of ev.keysChanged) syncSub(st, alloc, key); });
+    alloc.observe((ev) => {
+      for (const sub of ev.keysChanged) {
+        const before = valueBefore(ev, alloc, sub);
+        const prev = before === undefined ? undefined : unitOf(before);
+        const cur = unitHeldBy(st, sub);
+        if (prev !== undefined && prev !== cur) removeHolder(st, prev, sub);
+        if (cur !== undefined) addHolder(st, cur, sub);
+      }
+    });
     quar.observe((ev) => { for (const key of ev.keysChanged) syncQuar(key); });
     resv.observe((ev) => { for (const key of ev.keysChanged) syncResv(key); });
   };
@@ -204,7 +237,7 @@ export function createAllocations(
   };
 
   const isFreeFor = (st: PoolState, sub: string, now: number) => (idx: number): boolean => {
-    if (st.byIdx.has(idx)) return false;
+    if (st.byIdx.has(idx) && holdersAt(st, idx).length > 0) return false;
     const q = st.quarantine.get(idx);
     if (q && q.u > now && q.s !== sub) return false;
     const r = st.reservedByIdx.get(idx);
@@ -238,23 +271,28 @@ export function createAllocations(
     geometry: (id) => pools.get(id)?.geom,
     get(poolId, sub) {
       const st = pools.get(poolId);
-      const stored = st?.doc.getMap<StoredAllocation>('alloc').get(sub);
+      const stored = st?.alloc.get(sub);
       return stored === undefined ? undefined : decodeAllocation(stored, st!.geom);
     },
+    has: (poolId, sub) => pools.get(poolId)?.alloc.has(sub) ?? false,
     of(sub) {
       const out: Record<string, AllocationValue> = {};
       for (const st of pools.values()) {
-        if (!st.bySub.has(sub)) continue;
-        const v = st.doc.getMap<StoredAllocation>('alloc').get(sub);
+        const v = st.alloc.get(sub);
         if (v !== undefined) out[st.id] = decodeAllocation(v, st.geom);
       }
       return out;
     },
     allocate(poolId, sub) {
+      api.take(poolId, sub);
+      const st = pools.get(poolId)!;
+      return decodeAllocation(st.alloc.get(sub)!, st.geom);
+    },
+    take(poolId, sub) {
       const st = ready(poolId);
-      const alloc = st.doc.getMap<StoredAllocation>('alloc');
+      const alloc = st.alloc;
       const existing = alloc.get(sub);
-      if (existing !== undefined) { deps.onOutcome?.(poolId, 'existing'); return decodeAllocation(existing, st.geom); } // sticky
+      if (existing !== undefined) { deps.onOutcome?.(poolId, 'existing'); return unitOf(existing); } // sticky
       const now = clock.now();
       const idx = choose(st, sub, now);
       if (idx === undefined) {
@@ -262,20 +300,18 @@ export function createAllocations(
         throw new BngError('BNG_ERR_POOL_EXHAUSTED', `pool ${poolId} has no free ${st.def.type} unit`);
       }
       deps.onOutcome?.(poolId, 'allocated');
-      const value: AllocationValue = { i: idx, a: st.geom.format(idx), t: now, n: membership.self };
       st.doc.transact(() => {
         alloc.set(sub, encodeAllocation(idx, now, membership.self));
         // Index at once, not in the observer: inside a batch (one transaction for many
         // allocations) observers run only at the end, and the next pick must see this one.
-        st.bySub.set(sub, idx);
         addHolder(st, idx, sub);
         if (st.quarantine.has(idx)) { st.doc.getMap('quar').delete(String(idx)); st.quarantine.delete(idx); }
       });
-      return value;
+      return idx;
     },
     release(poolId, sub) {
       const st = ready(poolId);
-      const alloc = st.doc.getMap<StoredAllocation>('alloc');
+      const alloc = st.alloc;
       const stored = alloc.get(sub);
       if (stored === undefined) return undefined;
       const value = decodeAllocation(stored, st.geom);
@@ -283,7 +319,6 @@ export function createAllocations(
       const seconds = st.def.quarantine_seconds ?? config.defaultQuarantineSeconds;
       st.doc.transact(() => {
         alloc.delete(sub);
-        st.bySub.delete(sub);
         removeHolder(st, value.i, sub);
         if (seconds > 0) {
           const q: QuarantineValue = { s: sub, u: clock.now() + seconds * 1000 };
@@ -312,8 +347,8 @@ export function createAllocations(
     },
     list(poolId, limit, after) {
       const st = ready(poolId);
-      const alloc = st.doc.getMap<StoredAllocation>('alloc');
-      const keys = [...st.bySub.keys()].sort().filter((k) => after === undefined || k > after).slice(0, limit);
+      const alloc = st.alloc;
+      const keys = [...alloc.keys()].filter((k) => after === undefined || k > after).sort().slice(0, limit);
       return keys.map((k) => ({ subscriber_id: k, ...decodeAllocation(alloc.get(k)!, st.geom) }));
     },
     utilisation(poolId) {
@@ -323,14 +358,14 @@ export function createAllocations(
       for (const q of st.quarantine.values()) if (q.u > now) quarantined++;
       const usable = st.geom.units - st.geom.unusable.size;
       return {
-        pool_id: poolId, type: st.def.type, units: st.geom.units, usable, allocated: st.bySub.size, quarantined,
-        reserved: st.reservedBySub.size, utilisation: usable > 0 ? st.bySub.size / usable : 0,
+        pool_id: poolId, type: st.def.type, units: st.geom.units, usable, allocated: st.held, quarantined,
+        reserved: st.reservedBySub.size, utilisation: usable > 0 ? st.held / usable : 0,
       };
     },
     duplicates() {
       const out: Array<{ pool_id: string; index: number; holders: string[] }> = [];
       for (const st of pools.values()) {
-        for (const [index, holders] of st.byIdx) if (typeof holders !== 'string' && holders.length > 1) out.push({ pool_id: st.id, index, holders: [...holders] });
+        for (const index of dupUnits(st)) { const holders = holdersAt(st, index); if (holders.length > 1) out.push({ pool_id: st.id, index, holders }); }
       }
       return out;
     },
@@ -363,10 +398,11 @@ export function createAllocations(
         conflicted.delete(poolId);
         const st = pools.get(poolId);
         if (!st?.def || !st.geom) continue;
-        const alloc = st.doc.getMap<StoredAllocation>('alloc');
+        const alloc = st.alloc;
         const allocatedAt = (sub: string) => { const v = alloc.get(sub); return v === undefined ? 0 : decodeAllocation(v, undefined).t; };
-        const dups = [...st.byIdx].filter((e): e is [number, string[]] => typeof e[1] !== 'string' && e[1].length > 1).map(([i, h]) => [i, [...h]] as const);
-        for (const [idx, holders] of dups) {
+        for (const idx of dupUnits(st)) {
+          const holders = holdersAt(st, idx);
+          if (holders.length < 2) continue;
           const claims: Claim[] = holders.map((h) => ({ subscriberId: h, at: allocatedAt(h), reservedFor: st.reservedByIdx.get(idx) }));
           const winner = claims.reduce((w, c) => conflictWinner(w, c));
           for (const loser of claims) {
@@ -401,3 +437,24 @@ export function createAllocations(
   };
   return api;
 }
+
+/**
+ * The value `key` had before the event's transaction: what YMapEvent.keys reports as oldValue,
+ * computed for one key without building that map for every changed key (a full sync changes
+ * 100,000 keys of a pool at once). A map entry's earlier values are the items to its left.
+ */
+function valueBefore<T>(ev: Y.YMapEvent<T>, map: Y.Map<T>, key: string): T | undefined {
+  const item = map._map.get(key);
+  if (item === undefined) return undefined;
+  if (!ev.adds(item)) {
+    if (ev.deletes(item) || !item.deleted) return lastOf<T>(item);
+    return undefined;
+  }
+  let prev = item.left;
+  while (prev !== null && ev.adds(prev)) prev = prev.left;
+  return prev !== null && ev.deletes(prev) ? lastOf<T>(prev) : undefined;
+}
+const lastOf = <T>(item: Y.Item): T | undefined => {
+  const content = item.content.getContent() as T[];
+  return content[content.length - 1];
+};

@@ -4,9 +4,23 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'nexus_process_' });
+  // Allocation outcomes are counted in a plain map and handed to prom-client when scraped:
+  // Counter.inc() hashes its label set into a new string on every call (100,000s per bulk load).
+  const outcomes = new Map<string, { labels: { pool: string; result: string }; n: number; reported: number }>();
   return {
     registry,
-    allocations: new Counter({ name: 'nexus_allocations_total', help: 'allocation API calls by pool and result', labelNames: ['pool', 'result'], registers: [registry] }),
+    allocations: new Counter({
+      name: 'nexus_allocations_total', help: 'allocation API calls by pool and result', labelNames: ['pool', 'result'], registers: [registry],
+      collect() {
+        for (const o of outcomes.values()) if (o.n > o.reported) { this.inc(o.labels, o.n - o.reported); o.reported = o.n; }
+      },
+    }),
+    allocationOutcome(pool: string, result: string) {
+      const key = `${pool}\u0000${result}`;
+      let o = outcomes.get(key);
+      if (!o) outcomes.set(key, (o = { labels: { pool, result }, n: 0, reported: 0 }));
+      o.n++;
+    },
     conflicts: new Counter({ name: 'nexus_allocation_conflicts_total', help: 'duplicate holders found on merge and resolved', labelNames: ['pool'], registers: [registry] }),
     poolUtilisation: new Gauge({ name: 'nexus_pool_utilisation_ratio', help: 'allocated / usable units per pool', labelNames: ['pool', 'type'], registers: [registry] }),
     poolAllocated: new Gauge({ name: 'nexus_pool_allocated', help: 'allocated units per pool', labelNames: ['pool', 'type'], registers: [registry] }),

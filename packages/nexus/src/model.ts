@@ -185,20 +185,73 @@ export interface ServiceLayer {
 }
 
 /**
- * Stored form of the two subscriber layers in a device document: JSON text keyed by subscriber
- * id (the id is the key, not repeated). One string per record instead of an object with its own
- * field strings: at 100,000 subscribers that is ~25 MB less heap per replica and faster syncs.
+ * Stored form of the two subscriber layers in a device document: one JSON string per subscriber,
+ * keyed by subscriber id (the id is the key, not repeated). Format 2, written since the 100,000-
+ * subscriber memory work: a JSON array of the fields in a fixed order, without field names
+ * (absent fields are null, trailing ones left out), about half the text of format 1 (a JSON object):
+ * ~10 MB less heap per replica at 100,000 subscribers and a quarter less to sync. Format 1 is still
+ * read; a replica older than format 2 cannot read format 2 (upgrade all replicas together).
  * Edge agents reading the watch stream decode with these helpers.
+ *
+ *   physical  [created_at, nte_id, device_id, netco_id, vlan?]
+ *   service   [updated_at, ispco_id, radius_realm, service_tier, qos_policy, ipv4_pool, ipv6_pool, mac]
  */
+const PHYSICAL_FIELDS = ['created_at', 'nte_id', 'device_id', 'netco_id', 'vlan'] as const;
+const SERVICE_FIELDS = ['updated_at', 'ispco_id', 'radius_realm', 'service_tier', 'qos_policy', 'ipv4_pool', 'ipv6_pool', 'mac'] as const;
+
 export function encodePhysical(p: PhysicalLayer): string {
-  const { id: _id, ...rest } = p;
-  return JSON.stringify(rest);
+  return encodeFields(p as unknown as Record<string, unknown>, PHYSICAL_FIELDS);
 }
 export function decodePhysical(id: string, stored: string): PhysicalLayer {
-  return { id, ...(JSON.parse(stored) as Omit<PhysicalLayer, 'id'>) };
+  if (stored.charCodeAt(0) !== 0x5b /* [ */) return { id, ...(JSON.parse(stored) as Omit<PhysicalLayer, 'id'>) };
+  const v = JSON.parse(stored) as unknown[];
+  // The object is built in the API's field order.
+  const out = { id, nte_id: v[1], device_id: v[2] } as PhysicalLayer;
+  if (v[4] != null) out.vlan = v[4] as string;
+  out.netco_id = v[3] as string;
+  out.created_at = v[0] as number;
+  return out;
 }
-export const encodeService = (s: ServiceLayer): string => JSON.stringify(s);
-export const decodeService = (stored: string): ServiceLayer => JSON.parse(stored) as ServiceLayer;
+export const encodeService = (s: ServiceLayer): string => encodeFields(s as unknown as Record<string, unknown>, SERVICE_FIELDS);
+export function decodeService(stored: string): ServiceLayer {
+  if (stored.charCodeAt(0) !== 0x5b /* [ */) return JSON.parse(stored) as ServiceLayer;
+  const v = JSON.parse(stored) as unknown[];
+  const out = {} as Record<string, unknown>;
+  for (let i = 1; i < SERVICE_FIELDS.length; i++) if (v[i] != null) out[SERVICE_FIELDS[i]!] = v[i];
+  out['updated_at'] = v[0];
+  return out as unknown as ServiceLayer;
+}
+/**
+ * The ISP of a stored service layer without parsing all of it (it is the second field; ids cannot
+ * contain a quote or a backslash). Anything unexpected is parsed.
+ */
+export function serviceIspco(stored: string): string | undefined {
+  if (stored.charCodeAt(0) === 0x5b /* [ */) {
+    const comma = stored.indexOf(',');
+    if (comma < 0) return undefined; // [updated_at]: no ISP
+    if (stored.charCodeAt(comma + 1) === 0x22 /* " */) {
+      const end = stored.indexOf('"', comma + 2);
+      if (end > 0) return stored.slice(comma + 2, end);
+    }
+  }
+  return decodeService(stored).ispco_id;
+}
+
+/**
+ * A record's fields as a JSON array in `fields` order, built as one flat string: V8's
+ * JSON.stringify returns a cons string for these lengths, and once flattened (Yjs encoding reads
+ * it) the 32-byte cons shell stays in front of the flat copy for as long as the value is stored.
+ */
+function encodeFields(record: Record<string, unknown>, fields: readonly string[]): string {
+  let n = fields.length;
+  while (n > 0 && record[fields[n - 1]!] === undefined) n--;
+  const parts = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const v = record[fields[i]!];
+    parts[i] = v === undefined ? 'null' : JSON.stringify(v);
+  }
+  return ['[', parts.join(','), ']'].join('');
+}
 
 export const AllocateRequest = Type.Object({ pool_id: Id }, { additionalProperties: false });
 export const ReserveRequest = Type.Object({ subscriber_id: Id, address: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });

@@ -158,7 +158,10 @@ export function createPersistence(config: PersistenceConfig, deps: { log: Logger
       for (const part of rec) queue.push(part);
       queuedBytes += recordLength(rec);
       dirty = true;
-      if (queuedBytes > 4 * 1024 * 1024) writeQueue();
+      // A large update (a part of a sync from a peer) goes to the file at once instead of at the end
+      // of the turn: the buffer it lives in (the received frame) is then released while still
+      // young, instead of surviving into V8's old space and waiting there for a full collection.
+      if (queuedBytes > 4 * 1024 * 1024 || update.length >= 64 * 1024) writeQueue();
       else if (!writeScheduled) { writeScheduled = true; setImmediate(writeQueue); }
     },
     flush() {

@@ -17,8 +17,8 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import * as Y from 'yjs';
 import type { Membership } from './allocations.js';
 import type { Clock, Logger } from './logger.js';
-import { decodeFrame, encodeHello, encodePing, encodeStep1, encodeUpdate, handleSync, MessageTypes } from './protocol.js';
-import { isValidDocName, LOAD_ORIGIN, type Store } from './store.js';
+import { decodeFrame, encodeHello, encodePing, encodeStep1, encodeUpdate, MessageTypes, readSyncMessage, stateFrames } from './protocol.js';
+import { isValidDocName, type Store } from './store.js';
 
 export interface ReplicationConfig {
   nodeId: string;
@@ -41,6 +41,12 @@ interface Peer {
   rttMs: number | null;
   connectedAt: number;
   pending: Map<string, Uint8Array[]>;
+  /** SyncStep1 requests not answered yet (document, the peer's state vector), oldest first. */
+  step2Queue: Array<{ name: string; stateVector: Uint8Array; next?: () => Uint8Array | undefined }>;
+  /** A SyncStep2 is on its way into the socket. */
+  sending: boolean;
+  /** The buffer SyncStep2 frames are written into, while there are any to send. */
+  frameBuffer: { bytes?: Uint8Array<ArrayBuffer> };
 }
 
 export interface Replication {
@@ -53,6 +59,8 @@ export interface Replication {
   onMembershipChange(cb: (live: readonly string[]) => void): void;
   close(): Promise<void>;
 }
+
+const SYNC_PART_BYTES = 256 * 1024;
 
 export function createReplication(config: ReplicationConfig, deps: { store: Store; log: Logger; clock: Clock }): Replication {
   const { store, clock } = deps;
@@ -110,21 +118,38 @@ export function createReplication(config: ReplicationConfig, deps: { store: Stor
     }
   };
 
-  store.onDoc((name, doc) => {
-    doc.on('update', (update: Uint8Array, origin: unknown) => {
-      if (origin === LOAD_ORIGIN) return;
-      for (const peer of peers) {
-        if (peer === origin || !peer.node) continue;
-        let list = peer.pending.get(name);
-        if (!list) peer.pending.set(name, (list = []));
-        list.push(update);
-      }
-      if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
-    });
+  store.onUpdate((name, update, origin) => {
+    for (const peer of peers) {
+      if (peer === origin || !peer.node) continue;
+      let list = peer.pending.get(name);
+      if (!list) peer.pending.set(name, (list = []));
+      list.push(update);
+    }
+    if (!flushScheduled) { flushScheduled = true; setImmediate(flush); }
   });
 
+  /**
+   * Answer SyncStep1 requests one part at a time (stateFrames: ~256 KB of a document each), encoding
+   * the next part only once the previous one is in the socket (the frame's buffer is then reused).
+   * A new replica asks for everything at once; encoding every document up front held the whole
+   * state (tens of megabytes) in send buffers, and the receiver merged each pool's 100,000 entries
+   * in one transaction.
+   */
+  const pump = (peer: Peer) => {
+    while (!peer.sending && peer.ws.readyState === WebSocket.OPEN) {
+      const head = peer.step2Queue[0];
+      if (!head) { peer.frameBuffer.bytes = undefined; return; }
+      const doc = store.get(head.name);
+      head.next ??= doc ? stateFrames(head.name, doc, head.stateVector, SYNC_PART_BYTES, peer.frameBuffer) : () => undefined;
+      const frame = head.next();
+      if (!frame) { peer.step2Queue.shift(); continue; }
+      peer.sending = true;
+      peer.ws.send(frame, () => { peer.sending = false; pump(peer); });
+    }
+  };
+
   const attach = (ws: WebSocket, direction: 'in' | 'out', url: string | null) => {
-    const peer: Peer = { ws, direction, url, node: null, rttMs: null, connectedAt: clock.now(), pending: new Map() };
+    const peer: Peer = { ws, direction, url, node: null, rttMs: null, connectedAt: clock.now(), pending: new Map(), step2Queue: [], sending: false, frameBuffer: {} };
     peers.add(peer);
     ws.binaryType = 'nodebuffer';
     send(peer, encodeHello(config.nodeId));
@@ -143,11 +168,22 @@ export function createReplication(config: ReplicationConfig, deps: { store: Stor
         } else if (msg.type === 'sync') {
           if (!isValidDocName(msg.doc)) return;
           const known = store.get(msg.doc) !== undefined;
-          const doc = store.doc(msg.doc);
-          const reply = handleSync(msg.doc, msg.decoder, doc, peer);
-          if (reply) send(peer, reply);
+          const sync = readSyncMessage(msg.decoder);
+          if (sync.kind === 'step1') {
+            store.doc(msg.doc);
+            peer.step2Queue.push({ name: msg.doc, stateVector: sync.stateVector.slice() });
+            pump(peer);
+          } else {
+            try {
+              store.applyRemote(msg.doc, sync.update, peer);
+            } catch (e) {
+              // As y-protocols does: an update that fails to merge (or an observer that throws) is
+              // reported, and the connection stays up.
+              log.error({ err: (e as Error).message, peer: peer.node, doc: msg.doc }, 'failed to merge an update from a peer');
+            }
+          }
           // A document we did not have: ask the peer for all of it.
-          if (!known) send(peer, encodeStep1(msg.doc, doc));
+          if (!known) send(peer, encodeStep1(msg.doc, store.doc(msg.doc)));
         } else if (msg.type === 'ping') {
           send(peer, encodePing(MessageTypes.pong, msg.ts));
         } else if (msg.type === 'pong') {

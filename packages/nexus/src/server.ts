@@ -46,6 +46,7 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     throw new BngError('BNG_ERR_CONFIG_INVALID', 'replication.secret: required when replication.peers is set', { field: 'replication.secret' });
   }
   const metrics = createMetrics();
+
   const store = createStore({ dataDir: path.join(config.data_dir, 'state'), fsync: config.persistence.fsync, compactBytes: config.persistence.compact_bytes }, { log });
   const replication = createReplication({
     nodeId, peers: config.replication.peers, secret: config.replication.secret, reconnectMs: config.replication.reconnect_ms,
@@ -59,7 +60,7 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     {
       store, clock, log, membership: replication.membership,
       onConflict: (e) => { metrics.conflicts.inc({ pool: e.pool_id }); service?.onConflict(e); },
-      onOutcome: (pool, result) => metrics.allocations.inc({ pool, result }),
+      onOutcome: (pool, result) => metrics.allocationOutcome(pool, result),
     },
   );
   service = createNexusService({ offlineAfterSeconds: config.devices.offline_after_seconds }, { store, allocations, auth, audit, clock, log, node: nodeId });
@@ -74,7 +75,7 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
   let ready = false;
   const tls = config.listen.tls;
   const app = await buildApi({
-    service: svc, auth, log, metrics, flush: () => store.flush(), ready: () => ready,
+    service: svc, auth, log, metrics, flush: () => { audit.flush(); return store.flush(); }, ready: () => ready,
     deviceBySerial: (serial) => svc.deviceIdBySerial(serial),
     admin: {
       replicationStatus: () => ({ node: nodeId, enabled: replication.enabled(), live: replication.membership.live(), peers: replication.status() }),

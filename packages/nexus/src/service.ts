@@ -20,7 +20,7 @@ import type {
   DiscoveryReport, HeartbeatRequest, IspcoCreate, IspcoPatch, IspcoRecord, NetcoCreate, NetcoRecord, PhysicalLayer,
   PoolCreate, PoolRecord, RegisterRequest, ReserveRequest, ServiceLayer, SubscriberCreate, SubscriberPatch,
 } from './model.js';
-import { decodePhysical, decodeService, encodePhysical, encodeService } from './model.js';
+import { decodePhysical, decodeService, encodePhysical, encodeService, serviceIspco } from './model.js';
 import { canonicalJson, DocPrefixes, EVENTS_DOC, type Store } from './store.js';
 
 export interface ServiceConfig { offlineAfterSeconds: number }
@@ -42,11 +42,9 @@ export function createNexusService(config: ServiceConfig, deps: {
   const log = deps.log.child({ component: 'service' });
 
   // ---- in-memory indexes, kept in step with local and replicated changes ----
+  // The ISP serving a subscriber is read from its stored service layer (serviceIspco), not indexed:
+  // one map entry per subscriber less (~4 MB at 100,000), and nothing to keep in step.
   const subDevice = new Map<string, string>(); // subscriber -> device
-  const subIsp = new Map<string, string>(); // subscriber -> ISP serving it (lists scan it: one map, not two)
-  const setIsp = (sub: string, isp: string | undefined) => {
-    if (isp === undefined) subIsp.delete(sub); else if (subIsp.get(sub) !== isp) subIsp.set(sub, isp);
-  };
   const serialDevice = new Map<string, string>();
   const deviceSerial = new Map<string, string>();
 
@@ -58,9 +56,26 @@ export function createNexusService(config: ServiceConfig, deps: {
   // Records are stored field by field: concurrent changes to different fields on different
   // replicas (a heartbeat here, an approval there) both survive the merge; a whole-record value
   // would keep only one of them.
-  const readRec = <T>(prefix: string, id: string): T | undefined => {
+  /**
+   * While a bulk request runs (synchronously), the records it reads for every line (NetCo,
+   * device, ISP, the ISP's pools) are read once: the same few records were decoded from Yjs
+   * thousands of times per request, most of the garbage a bulk insert made.
+   */
+  let bulkMemo: Map<string, unknown> | undefined;
+  const memo = <T>(key: string, read: () => T): T => {
+    if (!bulkMemo) return read();
+    if (bulkMemo.has(key)) return bulkMemo.get(key) as T;
+    const v = read();
+    bulkMemo.set(key, v);
+    return v;
+  };
+  const readRec = <T>(prefix: string, id: string): T | undefined => memo(`${prefix}${id}`, () => readRecNow<T>(prefix, id));
+  const readRecNow = <T>(prefix: string, id: string): T | undefined => {
     const m = store.get(`${prefix}${id}`)?.getMap<unknown>('rec');
-    return m && m.size > 0 ? (m.toJSON() as T) : undefined;
+    if (!m) return undefined;
+    const rec = m.toJSON(); // one pass (Y.Map.size would be another, and an array of every entry)
+    for (const _k in rec) return rec as T;
+    return undefined;
   };
   const writeRec = <T extends object>(prefix: string, id: string, value: T) => {
     const doc = store.doc(`${prefix}${id}`);
@@ -83,10 +98,17 @@ export function createNexusService(config: ServiceConfig, deps: {
     const stored = dev === undefined ? undefined : store.get(`${DocPrefixes.device}${dev}`)?.getMap<string>('phys').get(sub);
     return stored === undefined ? undefined : decodePhysical(sub, stored);
   };
-  const svc = (sub: string): ServiceLayer | undefined => {
+  const svcStored = (sub: string): string | undefined => {
     const dev = subDevice.get(sub);
-    const stored = dev === undefined ? undefined : store.get(`${DocPrefixes.device}${dev}`)?.getMap<string>('svc').get(sub);
+    return dev === undefined ? undefined : store.get(`${DocPrefixes.device}${dev}`)?.getMap<string>('svc').get(sub);
+  };
+  const svc = (sub: string): ServiceLayer | undefined => {
+    const stored = svcStored(sub);
     return stored === undefined ? undefined : decodeService(stored);
+  };
+  const ispOf = (sub: string): string | undefined => {
+    const stored = svcStored(sub);
+    return stored === undefined ? undefined : serviceIspco(stored);
   };
 
   const requireNetco = (id: string, field: string) => { if (!netco(id)) throw notFound(`netco ${id}`, field); };
@@ -96,7 +118,8 @@ export function createNexusService(config: ServiceConfig, deps: {
    * Derived rather than stored in the ISP record, so creating pools on two replicas at once
    * cannot lose one of them in a last-writer-wins merge of the record.
    */
-  const effectivePools = (isp: IspcoRecord): { ipv4: string[]; ipv6: string[] } => {
+  const effectivePools = (isp: IspcoRecord): { ipv4: string[]; ipv6: string[] } => memo(`pools:${isp.id}`, () => effectivePoolsNow(isp));
+  const effectivePoolsNow = (isp: IspcoRecord): { ipv4: string[]; ipv6: string[] } => {
     const owned = allocations.pools().filter((p) => p.owner_kind === 'ispco' && p.owner_id === isp.id)
       .sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
     const order = (type: 'ipv4' | 'ipv6', configured: string[]) => {
@@ -112,16 +135,10 @@ export function createNexusService(config: ServiceConfig, deps: {
     if (!name.startsWith(DocPrefixes.device)) return;
     const deviceId = name.slice(DocPrefixes.device.length);
     const phys = doc.getMap<string>('phys');
-    const svc = doc.getMap<string>('svc');
     const rec = doc.getMap<unknown>('rec');
     const syncPhys = (sub: string) => {
       if (phys.has(sub)) subDevice.set(sub, deviceId);
       else if (subDevice.get(sub) === deviceId) subDevice.delete(sub);
-    };
-    const syncSvc = (sub: string) => {
-      if (subDevice.get(sub) !== undefined && subDevice.get(sub) !== deviceId && !svc.has(sub)) return;
-      const stored = svc.get(sub);
-      setIsp(sub, stored === undefined ? undefined : decodeService(stored).ispco_id);
     };
     const syncRec = () => {
       if (rec.size === 0) return;
@@ -136,10 +153,8 @@ export function createNexusService(config: ServiceConfig, deps: {
       if (!holderRec || holder === r.id || holderRec.serial !== r.serial || (holderRec.status === 'pending' && r.status !== 'pending')) serialDevice.set(r.serial, r.id);
     };
     for (const k of phys.keys()) syncPhys(k);
-    for (const k of svc.keys()) syncSvc(k);
     syncRec();
     phys.observe((ev) => { for (const k of ev.keysChanged) syncPhys(k); });
-    svc.observe((ev) => { for (const k of ev.keysChanged) syncSvc(k); });
     rec.observe(syncRec);
   });
 
@@ -175,7 +190,7 @@ export function createNexusService(config: ServiceConfig, deps: {
     switch (p.kind) {
       case 'admin': return true;
       case 'netco': return ph.netco_id === p.id;
-      case 'ispco': return subIsp.get(sub) === p.id;
+      case 'ispco': return ispOf(sub) === p.id;
       case 'device': return ph.device_id === p.id;
       default: return false;
     }
@@ -184,7 +199,7 @@ export function createNexusService(config: ServiceConfig, deps: {
   const visibleSub = (p: Principal, sub: string): PhysicalLayer => {
     const ph = phys(sub);
     // An ISP asking about a line it does not serve gets the same answer whether or not it exists.
-    if (p.kind === 'ispco' && (!ph || subIsp.get(sub) !== p.id)) throw forbidden(p, `subscriber ${sub}`);
+    if (p.kind === 'ispco' && (!ph || ispOf(sub) !== p.id)) throw forbidden(p, `subscriber ${sub}`);
     if (!ph) throw notFound(`subscriber ${sub}`);
     if (!canSee(p, sub)) throw forbidden(p, `subscriber ${sub}`);
     return ph;
@@ -251,8 +266,8 @@ export function createNexusService(config: ServiceConfig, deps: {
         const v6 = pickPool(pools.ipv6, next.ipv6_pool, ph.device_id, 'ipv6_pool');
         for (const poolId of [v4, v6]) {
           if (poolId === undefined || toRelease.includes(poolId)) continue;
-          const had = allocations.get(poolId, sub) !== undefined;
-          allocations.allocate(poolId, sub);
+          const had = allocations.has(poolId, sub);
+          allocations.take(poolId, sub);
           if (!had) taken.push(poolId);
         }
       }
@@ -267,7 +282,6 @@ export function createNexusService(config: ServiceConfig, deps: {
     }
     const record = serviceRecord({ ...next, radius_realm: realm }, clock.now());
     doc.getMap<string>('svc').set(sub, encodeService(record));
-    setIsp(sub, record.ispco_id); // at once: inside a batch the observer runs only at the end
     if (changedIsp && prev?.ispco_id !== undefined) {
       emit({ type: 'churn', subscriber_id: sub, from_ispco: prev.ispco_id, to_ispco: next.ispco_id ?? null, released });
     }
@@ -275,8 +289,8 @@ export function createNexusService(config: ServiceConfig, deps: {
   };
 
   /**
-   * Service records are built field by field in one fixed order so that all of them share one
-   * V8 hidden class; spreading and then adding a field gave each record its own (~300 bytes each).
+   * A service record with only the service fields (a request body carries others), in one fixed
+   * order, stamped with the time of the change.
    */
   const serviceRecord = (fields: Omit<ServiceLayer, 'updated_at'>, updatedAt: number): ServiceLayer => {
     const out = {} as ServiceLayer;
@@ -320,7 +334,7 @@ export function createNexusService(config: ServiceConfig, deps: {
     const record: PhysicalLayer = { id: body.id, nte_id: body.nte_id, device_id: body.device_id, netco_id: netcoId, created_at: clock.now(), ...(vlan ? { vlan } : {}) };
     try {
       doc.transact(() => doc.getMap<string>('phys').set(body.id, encodePhysical(record)));
-      subDevice.set(body.id, body.device_id); // at once, for the same reason as setIsp
+      subDevice.set(body.id, body.device_id); // at once: inside a batch the observer runs only at the end
       audit.record(actor(p), 'subscriber.create', body.id, { device_id: body.device_id, vlan, vlan_pool: vlanPool });
       if (hasService) applyService(p, body.id, record, pickService(body));
     } catch (e) {
@@ -613,7 +627,12 @@ export function createNexusService(config: ServiceConfig, deps: {
           }
         }
       };
-      allocations.batch(allocations.pools().map((pool) => pool.id), () => inDevices(0));
+      bulkMemo = new Map();
+      try {
+        allocations.batch(allocations.pools().map((pool) => pool.id), () => inDevices(0));
+      } finally {
+        bulkMemo = undefined;
+      }
       return { created: created.length, failed };
     },
     getSubscriber(p: Principal, sub: string) {
@@ -622,7 +641,17 @@ export function createNexusService(config: ServiceConfig, deps: {
     },
     listSubscribers(p: Principal, q: { limit: number; after?: string | undefined; device_id?: string | undefined }) {
       let ids: Iterable<string>;
-      if (p.kind === 'ispco') ids = [...subIsp].filter(([, isp]) => isp === p.id).map(([sub]) => sub);
+      if (p.kind === 'ispco') {
+        const svcMaps = new Map<string, Y.Map<string> | undefined>();
+        const mine: string[] = [];
+        for (const [sub, dev] of subDevice) {
+          let m = svcMaps.get(dev);
+          if (!svcMaps.has(dev)) svcMaps.set(dev, (m = store.get(`${DocPrefixes.device}${dev}`)?.getMap<string>('svc')));
+          const stored = m?.get(sub);
+          if (stored !== undefined && serviceIspco(stored) === p.id) mine.push(sub);
+        }
+        ids = mine;
+      }
       else if (p.kind === 'device' || q.device_id !== undefined) {
         const dev = p.kind === 'device' ? p.id : q.device_id!;
         ids = store.get(`${DocPrefixes.device}${dev}`)?.getMap('phys').keys() ?? [];
@@ -638,7 +667,7 @@ export function createNexusService(config: ServiceConfig, deps: {
       if (p.kind === 'device') throw forbidden(p, `subscriber ${sub}`);
       if (p.kind === 'ispco') {
         if (physKeys.length > 0) throw forbidden(p, `the physical layer of subscriber ${sub} (${physKeys.join(', ')})`);
-        const ownsIt = subIsp.get(sub) === p.id;
+        const ownsIt = ispOf(sub) === p.id;
         if (!ownsIt) {
           // Churn: another ISP (or none) serves the line. Claiming it needs the ONT serial as proof
           // the customer asked for it (seeds: ISP-B provisions via Nexus, ISP-A is notified).

@@ -6,12 +6,11 @@
  * The scope is recomputed when documents appear (a new pool the device may use, a new ISP) and
  * when the device's own record changes.
  */
-import type * as Y from 'yjs';
 import type { WebSocket, RawData } from 'ws';
 import type { Principal } from './auth.js';
 import type { Logger } from './logger.js';
-import { decodeFrame, encodeHello, encodePing, encodeScope, encodeStep2, encodeUpdate, handleSync, MessageTypes } from './protocol.js';
-import { LOAD_ORIGIN, type Store } from './store.js';
+import { decodeFrame, encodeHello, encodePing, encodeScope, encodeUpdate, MessageTypes, readSyncMessage, stateFrames } from './protocol.js';
+import type { Store } from './store.js';
 
 export interface Watchers {
   attach(ws: WebSocket, principal: Principal): void;
@@ -19,7 +18,17 @@ export interface Watchers {
   close(): void;
 }
 
-interface Watcher { ws: WebSocket; principal: Principal; docs: Set<string> }
+interface Watcher {
+  ws: WebSocket;
+  principal: Principal;
+  docs: Set<string>;
+  /** Documents to send (what the agent lacks of them), oldest first; see pump(). */
+  queue: Array<{ name: string; stateVector?: Uint8Array | undefined; next?: () => Uint8Array | undefined }>;
+  sending: boolean;
+  frameBuffer: { bytes?: Uint8Array<ArrayBuffer> };
+}
+
+const PART_BYTES = 256 * 1024;
 
 export function createWatchers(config: { nodeId: string }, deps: { store: Store; log: Logger; scope: (p: Principal) => string[] }): Watchers {
   const { store } = deps;
@@ -28,6 +37,31 @@ export function createWatchers(config: { nodeId: string }, deps: { store: Store;
 
   const send = (w: Watcher, data: Uint8Array) => { if (w.ws.readyState === 1) w.ws.send(data); };
 
+  /**
+   * Documents go out in parts (stateFrames), the next part encoded once the previous one is in the
+   * socket, as to a peer: a device in scope of two 100,000-subscriber pools is not sent 10 MB at
+   * once, per device. A document that left the scope meanwhile is not sent further.
+   */
+  const pump = (w: Watcher) => {
+    while (!w.sending && w.ws.readyState === 1) {
+      const head = w.queue[0];
+      if (!head) { w.frameBuffer.bytes = undefined; return; }
+      const doc = w.docs.has(head.name) ? store.get(head.name) : undefined;
+      if (!doc) { w.queue.shift(); continue; }
+      head.next ??= stateFrames(head.name, doc, head.stateVector, PART_BYTES, w.frameBuffer);
+      const frame = head.next();
+      if (!frame) { w.queue.shift(); continue; }
+      w.sending = true;
+      w.ws.send(frame, () => { w.sending = false; pump(w); });
+    }
+  };
+  /** Queue a document for the agent; its state vector, when it sends one, narrows an answer not yet started. */
+  const enqueue = (w: Watcher, name: string, stateVector?: Uint8Array) => {
+    const waiting = w.queue.find((q) => q.name === name && q.next === undefined);
+    if (waiting) { if (stateVector) waiting.stateVector = stateVector; } else w.queue.push({ name, stateVector });
+    pump(w);
+  };
+
   const rescope = (w: Watcher) => {
     const next = deps.scope(w.principal);
     const added = next.filter((n) => !w.docs.has(n));
@@ -35,8 +69,8 @@ export function createWatchers(config: { nodeId: string }, deps: { store: Store;
     if (added.length === 0 && removed.length === 0) return;
     w.docs = new Set(next);
     send(w, encodeScope(next));
-    // Push whole new documents at once: the agent has nothing of them yet.
-    for (const name of added) { const doc = store.get(name); if (doc) send(w, encodeStep2(name, doc)); }
+    // Whole new documents: the agent has nothing of them yet.
+    for (const name of added) enqueue(w, name);
   };
 
   // Scope changes only when documents appear (a new ISP, pool or device) or when a device's own
@@ -60,23 +94,20 @@ export function createWatchers(config: { nodeId: string }, deps: { store: Store;
     });
   };
 
-  store.onDoc((name, doc: Y.Doc) => {
-    scheduleRescope();
-    const deviceId = name.startsWith('device:') ? name.slice('device:'.length) : undefined;
-    doc.on('update', (update: Uint8Array, origin: unknown) => {
-      if (origin === LOAD_ORIGIN) return;
-      for (const w of watchers) if (w.docs.has(name)) send(w, encodeUpdate(name, update));
-      if (deviceId !== undefined && watchers.size > 0) scheduleRescope(deviceId);
-    });
+  store.onDoc(() => scheduleRescope());
+  store.onUpdate((name, update) => {
+    if (watchers.size === 0) return;
+    for (const w of watchers) if (w.docs.has(name)) send(w, encodeUpdate(name, update));
+    if (name.startsWith('device:')) scheduleRescope(name.slice('device:'.length));
   });
 
   return {
     attach(ws, principal) {
-      const w: Watcher = { ws, principal, docs: new Set(deps.scope(principal)) };
+      const w: Watcher = { ws, principal, docs: new Set(deps.scope(principal)), queue: [], sending: false, frameBuffer: {} };
       watchers.add(w);
       send(w, encodeHello(config.nodeId));
       send(w, encodeScope([...w.docs].sort()));
-      for (const name of w.docs) { const doc = store.get(name); if (doc) send(w, encodeStep2(name, doc)); }
+      for (const name of [...w.docs].sort()) enqueue(w, name);
       ws.on('message', (data: RawData) => {
         try {
           const buf = data instanceof Buffer ? data : Buffer.concat(data as Buffer[]);
@@ -84,8 +115,9 @@ export function createWatchers(config: { nodeId: string }, deps: { store: Store;
           if (msg.type === 'sync') {
             const doc = w.docs.has(msg.doc) ? store.get(msg.doc) : undefined;
             if (!doc) return; // out of scope: say nothing, not even that it exists
-            const reply = handleSync(msg.doc, msg.decoder, doc, w, true);
-            if (reply) send(w, reply);
+            // Read-only: answer a state vector with what the agent lacks; ignore its updates.
+            const sync = readSyncMessage(msg.decoder);
+            if (sync.kind === 'step1') enqueue(w, msg.doc, sync.stateVector.slice());
           } else if (msg.type === 'ping') {
             send(w, encodePing(MessageTypes.pong, msg.ts));
           }
