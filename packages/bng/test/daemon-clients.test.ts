@@ -58,6 +58,19 @@ describe('bng run with real clients: slow path binds, fast path renews', () => {
         ...clients.map((c) => `--- ${c.kind}: ${JSON.stringify(c.events())}\n${c.proc.output().slice(-1500)}`),
         `--- daemon\n${daemon.proc.output().slice(-3000)}`,
         `--- stats ${JSON.stringify(await daemon.stats().catch(() => 'n/a'))}`,
+        // where the replies went: a client that never hears its OFFER shows whether one left, to which MAC and address
+        ...clients.map((c) => {
+          capture.drain();
+          const mine = capture.seen.filter((x) => x.mac === c.port.mac);
+          const link = (() => {
+            try {
+              return lab.ip(c.port.ns, '-br', 'link', 'show', 'dev', c.port.ifname).trim();
+            } catch (e) {
+              return (e as Error).message;
+            }
+          })();
+          return `--- frames of ${c.kind} (${c.port.mac}; now ${link}): ${JSON.stringify(mine.slice(-6).map((x) => ({ out: x.outgoing, type: x.type, dstMac: x.dstMac, dstIp: x.dstIp, yiaddr: x.msg.yiaddr, flags: x.msg.flags })))} of ${mine.length}`;
+        }),
       ].join('\n');
 
     try {

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FileSyncThread } from '@bng/datapath';
 import {
   LeaseState,
   crc32,
@@ -237,9 +238,17 @@ describe('lease journal', () => {
     expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
   });
 
-  it('pipelined commit: written at once, durable after the asynchronous sync; appends during a sync ride on the next', async () => {
-    const path = join(dir, 'pipelined.journal');
-    const j = openLeaseJournal(path, { groupCommit: true });
+  // the asynchronous sync on libuv's thread pool (node:fs) and on the datapath's dedicated thread
+  const syncThread = new FileSyncThread();
+  afterAll(() => syncThread.close());
+  const syncers = [
+    ['libuv pool', {}],
+    ['sync thread', { syncer: (fd: number, cb: (err?: Error | null) => void) => syncThread.fdatasync(fd, cb) }],
+  ] as const;
+
+  it.each(syncers)('pipelined commit (%s): written at once, durable after the asynchronous sync; appends during a sync ride on the next', async (name, opts) => {
+    const path = join(dir, `pipelined-${name.replace(' ', '-')}.journal`);
+    const j = openLeaseJournal(path, { groupCommit: true, ...opts });
     const seen: number[] = [];
     let next: (() => void) | undefined;
     j.onDurable((d, err) => {
@@ -280,9 +289,9 @@ describe('lease journal', () => {
     expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
   });
 
-  it('pipelined commit: compaction while a sync is in flight makes everything durable and keeps appending to the new file', async () => {
-    const path = join(dir, 'pipelined-compact.journal');
-    const j = openLeaseJournal(path, { groupCommit: true });
+  it.each(syncers)('pipelined commit (%s): compaction while a sync is in flight makes everything durable and keeps appending to the new file', async (name, opts) => {
+    const path = join(dir, `pipelined-compact-${name.replace(' ', '-')}.journal`);
+    const j = openLeaseJournal(path, { groupCommit: true, ...opts });
     const store = createMemoryLeaseStore({ journal: j });
     store.put(lease('10.0.0.1'));
     j.commit();
