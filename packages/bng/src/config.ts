@@ -181,9 +181,9 @@ export const BngConfigSchema = Type.Object(
         offerHoldSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
         declineQuarantineSeconds: Type.Integer({ minimum: 1, maximum: 604800, default: 3600 }),
         expireIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
-        // where the lease journal's fdatasync runs: on a dedicated thread while the next requests
-        // are decided (thread; auto is the same), or on the event loop after a batch's OFFERs and
-        // NAKs are sent (inline)
+        // where the lease journal's fdatasync runs: on libuv's thread pool while the next batch is
+        // decided, or on the event loop after a batch's OFFERs are sent; auto = inline when the
+        // daemon may use one CPU only (taskset, cpuset), thread otherwise
         journalSync: Type.Union([Type.Literal('auto'), Type.Literal('thread'), Type.Literal('inline')], { default: 'auto' }),
         pools: Type.Array(PoolSchema, { default: [] }),
       },

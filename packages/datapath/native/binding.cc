@@ -17,20 +17,12 @@
 #include <netinet/in.h>
 #include <net/if.h>
 #include <poll.h>
-#include <pthread.h>
-#include <sched.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -940,19 +932,6 @@ Napi::Value PollStart(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), handle);
 }
 
-// pollRef(h, on): whether the poll keeps the event loop (and so the process) alive
-Napi::Value PollRef(const Napi::CallbackInfo &info) {
-  auto it = g_polls.find(ArgInt(info, 0));
-  if (it == g_polls.end()) return info.Env().Undefined();
-  auto *h = reinterpret_cast<uv_handle_t *>(&it->second->poll);
-  if (info[1].ToBoolean().Value()) {
-    uv_ref(h);
-  } else {
-    uv_unref(h);
-  }
-  return info.Env().Undefined();
-}
-
 Napi::Value PollStop(const Napi::CallbackInfo &info) {
   auto it = g_polls.find(ArgInt(info, 0));
   if (it == g_polls.end()) return info.Env().Undefined();
@@ -966,154 +945,6 @@ Napi::Value PollStop(const Napi::CallbackInfo &info) {
     delete pp;
   });
   return info.Env().Undefined();
-}
-
-// A dedicated thread for fdatasync: syncerOpen() -> [handle, completionFd, priority].
-// The lease journal's sync must not block the event loop (at 2,000 DORA/s, one ~0.3 ms sync per
-// REQUEST is most of the loop's time), and on a daemon with one CPU libuv's pool thread only
-// runs when the scheduler gives it the core: each completion waited for the event loop's slice.
-// This thread asks for SCHED_FIFO (or a lower nice value): it wakes, issues the sync, sleeps in
-// the kernel, and on completion preempts the event loop for the few microseconds it needs to post
-// the result. Completions are signalled on an eventfd the event loop polls; results come back in
-// request order.
-struct Syncer {
-  pthread_t thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::pair<int, double>> requests;  // fd, token
-  std::vector<std::pair<double, int>> done;     // token, errno
-  bool stop = false;
-  int efd = -1;
-  std::string priority = "normal";
-};
-std::map<int, Syncer *> g_syncers;
-
-void *SyncerMain(void *arg) {
-  auto *s = static_cast<Syncer *>(arg);
-  struct sched_param sp = {};
-  sp.sched_priority = 1;
-  std::string prio = "normal";
-  if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) {
-    prio = "fifo";
-  } else if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), -10) == 0) {
-    prio = "nice-10";
-  }
-  {
-    std::lock_guard<std::mutex> g(s->mu);
-    s->priority = prio;
-  }
-  s->cv.notify_all();
-  for (;;) {
-    std::pair<int, double> req;
-    {
-      std::unique_lock<std::mutex> g(s->mu);
-      s->cv.wait(g, [s] { return s->stop || !s->requests.empty(); });
-      if (s->requests.empty()) break;  // stop, and nothing left to sync
-      req = s->requests.front();
-      s->requests.pop_front();
-    }
-    int err = fdatasync(req.first) == 0 ? 0 : errno;
-    {
-      std::lock_guard<std::mutex> g(s->mu);
-      s->done.emplace_back(req.second, err);
-    }
-    uint64_t one = 1;
-    while (write(s->efd, &one, sizeof one) < 0 && errno == EINTR) {
-    }
-  }
-  return nullptr;
-}
-
-Napi::Value SyncerOpen(const Napi::CallbackInfo &info) {
-  auto *s = new Syncer();
-  s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (s->efd < 0) {
-    int e = errno;
-    delete s;
-    throw SysError(info.Env(), "eventfd", e);
-  }
-  s->priority = "";
-  int err = pthread_create(&s->thread, nullptr, SyncerMain, s);
-  if (err) {
-    close(s->efd);
-    delete s;
-    throw SysError(info.Env(), "pthread_create", err);
-  }
-  std::string prio;
-  {
-    // the thread reports what priority it got before taking work
-    std::unique_lock<std::mutex> g(s->mu);
-    s->cv.wait(g, [s] { return !s->priority.empty(); });
-    prio = s->priority;
-  }
-  int handle = g_next_handle++;
-  g_syncers[handle] = s;
-  Napi::Array r = Napi::Array::New(info.Env(), 3);
-  r.Set(0u, handle);
-  r.Set(1u, s->efd);
-  r.Set(2u, prio);
-  return r;
-}
-
-Syncer *SyncerArg(const Napi::CallbackInfo &info) {
-  auto it = g_syncers.find(ArgInt(info, 0));
-  if (it == g_syncers.end()) throw Napi::Error::New(info.Env(), "unknown syncer handle");
-  return it->second;
-}
-
-// syncerRequest(h, fd, token): queue an fdatasync of fd
-Napi::Value SyncerRequest(const Napi::CallbackInfo &info) {
-  Syncer *s = SyncerArg(info);
-  int fd = ArgInt(info, 1);
-  double token = info[2].As<Napi::Number>().DoubleValue();
-  {
-    std::lock_guard<std::mutex> g(s->mu);
-    s->requests.emplace_back(fd, token);
-  }
-  s->cv.notify_one();
-  return info.Env().Undefined();
-}
-
-// [token, errno, token, errno, ...] of the syncs finished since the last call, in request order
-Napi::Array TakeDone(Napi::Env env, Syncer *s) {
-  uint64_t n;
-  while (read(s->efd, &n, sizeof n) < 0 && errno == EINTR) {
-  }
-  std::vector<std::pair<double, int>> done;
-  {
-    std::lock_guard<std::mutex> g(s->mu);
-    done.swap(s->done);
-  }
-  Napi::Array r = Napi::Array::New(env, done.size() * 2);
-  uint32_t i = 0;
-  for (auto &d : done) {
-    r.Set(i++, d.first);
-    r.Set(i++, d.second);
-  }
-  return r;
-}
-
-// syncerDone(h) -> TakeDone
-Napi::Value SyncerDone(const Napi::CallbackInfo &info) {
-  return TakeDone(info.Env(), SyncerArg(info));
-}
-
-// syncerClose(h) -> TakeDone after the thread finished what was queued and stopped; closes the eventfd
-Napi::Value SyncerClose(const Napi::CallbackInfo &info) {
-  auto it = g_syncers.find(ArgInt(info, 0));
-  if (it == g_syncers.end()) return Napi::Array::New(info.Env(), 0);
-  Syncer *s = it->second;
-  g_syncers.erase(it);
-  {
-    std::lock_guard<std::mutex> g(s->mu);
-    s->stop = true;
-  }
-  s->cv.notify_all();
-  pthread_join(s->thread, nullptr);
-  Napi::Array r = TakeDone(info.Env(), s);
-  close(s->efd);
-  delete s;
-  return r;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -1169,11 +1000,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("udpSend", UdpSend);
   EXPORT("pollStart", PollStart);
   EXPORT("pollStop", PollStop);
-  EXPORT("pollRef", PollRef);
-  EXPORT("syncerOpen", SyncerOpen);
-  EXPORT("syncerRequest", SyncerRequest);
-  EXPORT("syncerDone", SyncerDone);
-  EXPORT("syncerClose", SyncerClose);
 #undef EXPORT
   // XDP attach flags, for the TypeScript side
   Napi::Object xdp = Napi::Object::New(env);

@@ -6,7 +6,6 @@ export * from './attach.js';
 export * from './ringbuf.js';
 export * from './packet-socket.js';
 export * from './udp-socket.js';
-export * from './file-sync.js';
 export * from './socket-filter.js';
 export * from './dhcp-fastpath.js';
 export * from './sessions.js';

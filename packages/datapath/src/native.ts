@@ -65,15 +65,6 @@ export interface NativeBinding {
   udpSend(fd: number, datagrams: Buffer[], addrs: number[], ports: number[]): [sent: number, lastErrno: number];
   pollStart(fd: number, cb: () => void): number;
   pollStop(h: number): void;
-  /** whether the poll keeps the event loop alive (uv_ref / uv_unref) */
-  pollRef(h: number, on: boolean): void;
-  /** a dedicated fdatasync thread: its handle, the eventfd that signals completions, the scheduling it got */
-  syncerOpen(): [handle: number, completionFd: number, priority: string];
-  syncerRequest(h: number, fd: number, token: number): void;
-  /** finished syncs as [token, errno, ...], in request order */
-  syncerDone(h: number): number[];
-  /** finishes the queue, stops the thread; returns the syncs finished since the last syncerDone */
-  syncerClose(h: number): number[];
   xdpFlags: { UPDATE_IF_NOEXIST: number; SKB_MODE: number; DRV_MODE: number; HW_MODE: number };
 }
 

@@ -12,9 +12,9 @@
  * Group commit: a receive batch is decided as a whole and its journal entries written at once;
  * OFFERs and NAKs leave at once (an offer is not a binding: RFC 2131 §4.3.1 lets the server
  * forget it), while every ACK is held until the journal's fdatasync covers all that was appended
- * before it, so no ACK leaves for a binding a crash of the machine could forget. The sync runs on
- * a dedicated thread (the journal's `syncer`) while the next batches are decided (they share the
- * next sync); with `syncInline` it runs on the event loop after the batch's other replies are sent.
+ * before it, so no ACK leaves for a binding a crash of the machine could forget. With more than
+ * one CPU the sync runs on libuv's thread pool and the next batches are decided meanwhile (they
+ * share the next sync); on one CPU it runs inline after the batch's other replies are sent.
  */
 import { networkInterfaces } from 'node:os';
 import { PacketSocket, UdpBatchSocket, EtherTypes, dhcpServerFilter, type Datagram, type DhcpFastPath, type ReceivedFrame } from '@bng/datapath';
@@ -91,7 +91,8 @@ export interface DhcpServiceOptions {
   log: Dhcp4Logger;
   /**
    * Sync the journal on the event loop right after a batch's OFFERs and NAKs are sent, instead of
-   * asynchronously (`commit`, whose completions arrive through `onDurable`).
+   * on libuv's thread pool: the right choice when the daemon has one CPU, where a second thread
+   * only competes with the event loop for it (each handoff waits for a scheduler slice).
    */
   syncInline?: boolean;
   /** called with each request's handling time in seconds and its type name */

@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError, isBngError } from '@bng/api';
 import { randomBytes } from 'node:crypto';
-import { DhcpFastPath, FileSyncThread, XdpAttachment, boottimeNs, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
+import { DhcpFastPath, XdpAttachment, boottimeNs, defaultPinDir, ifindexOf, interfaceMac } from '@bng/datapath';
 import { ipToU32, u32ToIp } from '@bng/protocols';
 import type { ResolvedBngConfig } from '../config.js';
 import { openLeaseJournal, type LeaseJournal } from '../dhcp/lease-journal.js';
@@ -58,21 +58,17 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
 
   mkdirSync(raw.stateDir, { recursive: true });
   const journalPath = join(raw.stateDir, `dhcp4-leases-${ifname}.journal`);
-  // Where the journal's fdatasync runs (dhcp.journalSync): on a dedicated native thread by default,
-  // so the event loop goes on deciding requests while the disk syncs and each ACK leaves as soon
-  // as its binding is on disk; `inline` syncs on the event loop after each batch's other replies.
-  const syncInline = raw.dhcp.journalSync === 'inline';
-  const syncThread = syncInline ? undefined : new FileSyncThread();
   let journal: LeaseJournal;
   try {
-    journal = openLeaseJournal(journalPath, { groupCommit: true, ...(syncThread ? { syncer: (fd: number, cb: (err?: Error | null) => void) => syncThread.fdatasync(fd, cb) } : {}) });
+    journal = openLeaseJournal(journalPath, { groupCommit: true });
   } catch (e) {
-    syncThread?.close();
     throw new BngError('BNG_ERR_CONFIG_INVALID', `stateDir: cannot open ${journalPath}: ${(e as Error).message}`, { field: 'stateDir' });
   }
   if (journal.truncatedBytes > 0) log.warn({ journal: journalPath, bytes: journal.truncatedBytes }, 'lease journal had a torn tail (crash mid-write); cut at the last whole entry');
   const store = createMemoryLeaseStore({ journal });
-  log.info({ journalSync: syncInline ? 'inline' : 'thread', ...(syncThread ? { priority: syncThread.priority } : {}), cpus: availableParallelism() }, 'lease journal sync mode');
+  const cpus = availableParallelism();
+  const syncInline = raw.dhcp.journalSync === 'inline' || (raw.dhcp.journalSync === 'auto' && cpus === 1);
+  log.info({ journalSync: syncInline ? 'inline' : 'thread', cpus }, 'lease journal sync mode');
   const bound = [...store.all()].filter((r) => r.state === LeaseState.BOUND).length;
   log.info({ journal: journalPath, records: store.size, bound }, 'lease store loaded');
 
@@ -187,7 +183,6 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     await closeAaa();
     fastPath?.close();
     journal.close();
-    syncThread?.close();
     if (isBngError(e, 'BNG_ERR_SYSCALL') && e.details?.['errno'] === osConstants.errno.EADDRINUSE) throw new BngError('BNG_ERR_CONFIG_INVALID', `relay.port: UDP port ${raw.relay.port} is in use (another DHCP server?)`, { field: 'relay.port' });
     throw e;
   }
@@ -301,7 +296,6 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
       // Stop and no Accounting-Off here: records in flight are answered, the rest wait on disk
       await closeAaa();
       journal.close();
-      syncThread?.close();
       fastPath?.close();
       log.info({ interface: ifname }, 'bng stopped; the XDP program stays attached and keeps answering known subscribers');
     },

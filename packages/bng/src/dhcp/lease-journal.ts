@@ -7,9 +7,8 @@
  *
  * Pipelined group commit (`commit`): the queued entries are written at once, in order, on the
  * calling thread (in the page cache they already survive the process being killed), and the
- * fdatasync that makes them survive the machine runs off the event loop (libuv's thread pool, or
- * the `syncer` given, e.g. the datapath's dedicated sync thread) while the caller goes on
- * deciding the next requests. One sync is in flight at a time; whatever is written
+ * fdatasync that makes them survive the machine runs on libuv's thread pool while the caller
+ * goes on deciding the next requests. One sync is in flight at a time; whatever is written
  * meanwhile rides on the next one. `durable` says how far the file is known to be on disk, so a
  * caller holds each ACK until the entry it depends on is covered.
  */
@@ -75,11 +74,6 @@ export interface LeaseJournalOptions {
    * once, and only then sends the batch's ACKs, so a crash still never forgets an ACKed binding.
    */
   readonly groupCommit?: boolean;
-  /**
-   * Runs the asynchronous fdatasync of `commit` (default: node:fs `fdatasync`, on libuv's thread
-   * pool). Callbacks must come back on the event loop, in request order.
-   */
-  readonly syncer?: (fd: number, cb: (err?: Error | null) => void) => void;
 }
 
 const CRC_TABLE = (() => {
@@ -181,7 +175,6 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
   }
 
   const group = options.groupCommit === true;
-  const runSync = options.syncer ?? fdatasync;
   let queued: Buffer[] = [];
   // sequence numbers: appended (queued or written), written to the fd, known on disk
   let appended = 0;
@@ -211,7 +204,7 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
     syncing = true;
     const target = written;
     const syncFd = fd;
-    runSync(syncFd, (err) => {
+    fdatasync(syncFd, (err) => {
       syncing = false;
       for (const old of retired.splice(0)) closeSync(old);
       if (err) {
