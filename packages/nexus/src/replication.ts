@@ -120,7 +120,10 @@ export function createReplication(config: ReplicationConfig, deps: { store: Stor
 
   store.onUpdate((name, update, origin) => {
     for (const peer of peers) {
-      if (peer === origin || !peer.node) continue;
+      // Also to a peer whose hello has not arrived yet: it was sent our state vectors when it
+      // connected, so a document created since then (before its hello) reaches it only this way.
+      // Skipping such peers lost that document on them until the next reconnect.
+      if (peer === origin) continue;
       let list = peer.pending.get(name);
       if (!list) peer.pending.set(name, (list = []));
       list.push(update);

@@ -13,6 +13,7 @@ import { createAllocations } from './allocations.js';
 import { buildApi } from './api.js';
 import { createAuditLog } from './audit.js';
 import { createAuth } from './auth.js';
+import { createGroupCommit } from './commit.js';
 import type { NexusConfig } from './config.js';
 import { systemClock, type Clock, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -74,9 +75,11 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
 
   let ready = false;
   const tls = config.listen.tls;
+  const commits = createGroupCommit({ commit: () => { audit.flush(); return store.flush(); }, batch: (pools, fn) => allocations.batch(pools, fn) });
   const app = await buildApi({
-    service: svc, auth, log, metrics, flush: () => { audit.flush(); return store.flush(); }, ready: () => ready,
+    service: svc, auth, log, metrics, flush: () => commits.flush(), group: (pools, fn) => commits.run(pools, fn), ready: () => ready,
     deviceBySerial: (serial) => svc.deviceIdBySerial(serial),
+    refreshMetrics: () => refreshGauges(),
     admin: {
       replicationStatus: () => ({ node: nodeId, enabled: replication.enabled(), live: replication.membership.live(), peers: replication.status() }),
       setReplication: (on) => replication.setEnabled(on),
@@ -104,7 +107,6 @@ export async function createNexus(config: NexusConfig, deps: { log: Logger; cloc
     metrics.subscribers.set(svc.counts().subscribers);
     metrics.docs.set(store.names().length);
   };
-  app.addHook('onRequest', (req, _reply, done) => { if (req.url === '/metrics') refreshGauges(); done(); });
 
   app.server.on('upgrade', (req, socket, head) => {
     const url = (req.url ?? '').split('?')[0];

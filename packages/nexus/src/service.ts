@@ -184,8 +184,8 @@ export function createNexusService(config: ServiceConfig, deps: {
     return { ...ph, ...(sv ?? {}), ipv4: addr.ipv4, ipv6_prefix: addr.ipv6_prefix, allocations: addr.allocations };
   };
 
-  const canSee = (p: Principal, sub: string): boolean => {
-    const ph = phys(sub);
+  const canSee = (p: Principal, sub: string, known?: PhysicalLayer): boolean => {
+    const ph = known ?? phys(sub);
     if (!ph) return false;
     switch (p.kind) {
       case 'admin': return true;
@@ -201,7 +201,7 @@ export function createNexusService(config: ServiceConfig, deps: {
     // An ISP asking about a line it does not serve gets the same answer whether or not it exists.
     if (p.kind === 'ispco' && (!ph || ispOf(sub) !== p.id)) throw forbidden(p, `subscriber ${sub}`);
     if (!ph) throw notFound(`subscriber ${sub}`);
-    if (!canSee(p, sub)) throw forbidden(p, `subscriber ${sub}`);
+    if (!canSee(p, sub, ph)) throw forbidden(p, `subscriber ${sub}`); // the layer just read, not decoded again
     return ph;
   };
 

@@ -3,6 +3,7 @@
  * tenant isolation, the physical/service split, churn, bootstrap, quarantine, reservations, the
  * watch stream and 400s that name the field. Runs a real Nexus (HTTP on loopback) in-process.
  */
+import * as http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
@@ -228,6 +229,59 @@ describe('allocation rules through the API', () => {
     expect(new Map(again.map((x) => [x.subscriber_id, x.a]))).toEqual(new Map(b.body.items.map((x: { subscriber_id: string; address: string }) => [x.subscriber_id, x.address])));
   });
 
+});
+
+describe('single allocations under load (group commit across requests)', () => {
+  it('sent at once: each answered with its own unit, failures stay with their request, each audited', async () => {
+    const subscribers = Array.from({ length: 60 }, (_, k) => ({ id: `single${k}`, nte_id: `NS-${k}`, device_id: 'olt1', netco_id: 'nc1', ispco_id: 'ispb' }));
+    expect((await as('admin', 'POST', '/api/v1/subscribers/bulk', { subscribers })).body.created).toBe(60);
+    expect((await as('ispb', 'POST', '/api/v1/pools', { id: 'b-single', type: 'ipv4', cidr: '198.19.0.0/24' })).status).toBe(201);
+    const auditBefore = (await as('admin', 'GET', '/api/v1/audit?limit=10000')).body.items.length as number;
+    const allocate = (who: string, sub: string, pool = 'b-single') => as(who, 'POST', `/api/v1/subscribers/${sub}/allocations`, { pool_id: pool });
+    const [ok, others] = await Promise.all([
+      Promise.all(subscribers.map((x) => allocate('ispb', x.id))),
+      Promise.all([allocate('ispa', 'single0'), allocate('ispb', 'nobody'), allocate('ispb', 'single1', 'no-such-pool'), allocate('olt1', 'single2')]),
+    ]);
+    for (const [k, r] of ok.entries()) expect(r.status, JSON.stringify(r.body)).toBe(201), expect(r.body.subscriber_id).toBe(`single${k}`);
+    expect(new Set(ok.map((r) => r.body.address)).size).toBe(60);
+    expect(others.map((r) => r.status)).toEqual([403, 403, 404, 403]);
+    expect((await as('ispb', 'GET', '/api/v1/pools/b-single')).body.utilisation.allocated).toBe(60);
+    const audit = (await as('admin', 'GET', '/api/v1/audit?limit=10000')).body.items.slice(auditBefore) as Array<{ actor: string; action: string; target: string; details: { subscriber_id: string } }>;
+    const created = audit.filter((e) => e.action === 'allocation.create');
+    expect(created).toHaveLength(60);
+    expect(new Set(created.map((e) => e.details.subscriber_id))).toEqual(new Set(subscribers.map((x) => x.id)));
+    expect(created.every((e) => e.actor === 'ispco:ispb' && e.target.startsWith('b-single/'))).toBe(true);
+    // Sticky, also when asked again all at once.
+    const again = await Promise.all(subscribers.map((x) => allocate('ispb', x.id)));
+    expect(again.map((r) => r.body.address)).toEqual(ok.map((r) => r.body.address));
+  });
+
+  it('a credential revoked meanwhile is refused on a connection that used it before', async () => {
+    expect((await as('nc1', 'POST', '/api/v1/devices', { id: 'olt9', serial: 'SN-OLT9' })).status).toBe(201);
+    const first = (await as('boot', 'POST', '/api/v1/devices/register', { serial: 'SN-OLT9', mac: '02:00:00:00:00:99', model: 'x86-olt' })).body.token as string;
+    // One keep-alive connection for every request: the principal kept with it must not outlive the token.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (token: string) => new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const req = http.get(`${srv.base}/api/v1/devices/olt9`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+    });
+    try {
+      expect(await get(first)).toEqual({ status: 200, reused: false });
+      expect(await get(first)).toEqual({ status: 200, reused: true });
+      // Registering again rotates the device's token.
+      const second = (await as('boot', 'POST', '/api/v1/devices/register', { serial: 'SN-OLT9', mac: '02:00:00:00:00:99', model: 'x86-olt' })).body.token as string;
+      expect(await get(first)).toEqual({ status: 401, reused: true });
+      expect(await get(second)).toEqual({ status: 200, reused: true });
+      expect(await get(first)).toEqual({ status: 401, reused: true });
+      expect(await get(ADMIN)).toEqual({ status: 200, reused: true });
+      expect(await get(`${second.slice(0, -1)}x`)).toEqual({ status: 401, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  });
 });
 
 describe('malformed requests get 400 naming the field', () => {

@@ -203,6 +203,36 @@ describe('three-replica cluster', () => {
   });
 });
 
+describe('durability of single allocations (fsync on, group commit across requests)', () => {
+  it('every allocation acknowledged before a SIGKILL is there after the restart, with its audit line', async () => {
+    const [port] = await freePorts(1);
+    const dir = tempDir('nexus-durable-');
+    const args = ['--set', 'persistence.fsync=true'];
+    let proc: Proc | undefined = await spawnNexus({ dir, port: port!, nodeId: 'node-d', peers: [], args });
+    try {
+      const d = (method: string, p: string, body?: unknown) => call(proc!.base, method, p, { token: ADMIN, body });
+      const ok = (r: { status: number; body: any }) => { expect(r.status, JSON.stringify(r.body)).toBeLessThan(300); return r.body; };
+      ok(await d('POST', '/api/v1/netcos', { id: 'nc', name: 'NetCo' }));
+      const isp = ok(await d('POST', '/api/v1/ispcos', { id: 'isp', name: 'isp', radius: { servers: ['192.0.2.1:1812'], realm: '@isp.example' } })).token as string;
+      ok(await call(proc.base, 'POST', '/api/v1/pools', { token: isp, body: { id: 'd-v4', type: 'ipv4', cidr: '100.70.0.0/22' } }));
+      ok(await d('POST', '/api/v1/devices', { id: 'olt1', serial: 'SN1' }));
+      const subs = Array.from({ length: 300 }, (_, k) => `dur${k}`);
+      ok(await d('POST', '/api/v1/subscribers/bulk', { subscribers: subs.map((id) => ({ id, nte_id: `N-${id}`, device_id: 'olt1', netco_id: 'nc' })) }));
+      const acked = await Promise.all(subs.map(async (id) => [id, ok(await d('POST', `/api/v1/subscribers/${id}/allocations`, { pool_id: 'd-v4' })).address as string] as const));
+      await killProc(proc); // at once: nothing gets a chance to write after the last answer
+      proc = await spawnNexus({ dir, port: port!, nodeId: 'node-d', peers: [], args });
+      const held = new Map((ok(await d('GET', '/api/v1/pools/d-v4/allocations?limit=1000')).items as Array<{ subscriber_id: string; a: string }>).map((x) => [x.subscriber_id, x.a]));
+      expect(held).toEqual(new Map(acked));
+      const audit = ok(await d('GET', '/api/v1/audit?limit=1000')).items as Array<{ actor: string; action: string; details?: { subscriber_id?: string } }>;
+      const created = audit.filter((e) => e.action === 'allocation.create' && e.actor === 'admin').map((e) => e.details?.subscriber_id);
+      expect(new Set(created)).toEqual(new Set(subs));
+    } finally {
+      if (proc) await killProc(proc);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('nexus command line', () => {
   const run = (args: string[], env: Record<string, string> = {}) =>
     spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 20_000 });

@@ -1,9 +1,12 @@
 /**
- * Replication edge cases in-process: a replica that only accepts connections (no peers of its
- * own) is re-dialled after it resumes from a pause, and a peer with the wrong secret is refused.
+ * Replication edge cases in-process: a document created while a new peer's hello is on its way
+ * still reaches that peer, a replica that only accepts connections (no peers of its own) is
+ * re-dialled after it resumes from a pause, and a peer with the wrong secret is refused.
  */
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { decodeFrame, type Decoded } from '../src/protocol.js';
 import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
 import { createNexus, type Nexus } from '../src/server.js';
@@ -28,6 +31,23 @@ afterAll(async () => {
 const live = async (base: string) => (await call(base, 'GET', '/api/v1/admin/replication', { token: ADMIN })).body.live as string[];
 
 describe('replication', () => {
+  it('a document created after a peer connected, before its hello arrived, still reaches it', async () => {
+    const [pa] = await freePorts(1);
+    const a = await replica('hello-a', pa!, []);
+    // A peer that says nothing: everything A sends it after the connection opened is recorded.
+    const ws = new WebSocket(`ws://127.0.0.1:${pa}/replicate`, { headers: { authorization: `Bearer ${SECRET}` } });
+    const frames: Decoded[] = [];
+    ws.on('message', (d: Buffer) => frames.push(decodeFrame(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))));
+    try {
+      await waitFor('hello from a', async () => frames.some((f) => f.type === 'hello'));
+      expect((await call(a, 'POST', '/api/v1/netcos', { token: ADMIN, body: { id: 'early', name: 'e' } })).status).toBe(201);
+      await waitFor('the new document', async () => frames.some((f) => f.type === 'sync' && f.doc === 'netco:early'), 3000);
+    } finally {
+      ws.close();
+    }
+  });
+
+
   it('re-dials a listen-only replica after it resumes, and the two converge', async () => {
     const [pa, pb] = await freePorts(2);
     const b = await replica('listen-only', pb!, []);
