@@ -30,7 +30,12 @@
 // --cpu-prof <dir> writes a V8 CPU profile of every slow-path daemon step there (summarise one
 // with bench/dhcp/cpuprofile-top.mjs); not for the mix, whose XDP load a profiler signal breaks.
 // Experiments: BNG_BENCH_NODE_FLAGS adds node/V8 flags to every daemon (e.g. "--trace-gc"), and
-// BNG_BENCH_DAEMON_LOGS=<dir> keeps each server's output there.
+// BNG_BENCH_DAEMON_LOGS=<dir> keeps each server's output there, BNG_BENCH_PERFDHCP_LOGS=<dir> each
+// measured perfdhcp run's output (with -x t: every exchange's timestamps).
+// BNG_BENCH_SETTLE_MS=<ms> idles the server that long between its warm-up and the measured window.
+// BNG_BENCH_NICE_HELPERS=<n> renices every thread of the daemon but the event loop to n once it is up.
+// The daemon takes its configuration from BNG_* variables too: BNG_DHCP_JOURNAL_FSYNC=false gives it
+// the durability of Kea's memfile (written before the ACK, not fdatasynced).
 // Needs root, `make build`, and the Debian packages kea-dhcp4-server, kea-admin, netsniff-ng.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

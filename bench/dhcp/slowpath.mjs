@@ -7,6 +7,7 @@
 //   perfdhcp pinned to core 1 with the same flags (-g single, relayed from the client address);
 // - lease state persisted on the same filesystem (Kea memfile persist=true, CSV in the lab
 //   directory; the daemon's journal in the lab directory), both fresh for each new-client step;
+//   Kea write()s without fsync, the daemon fdatasyncs unless BNG_DHCP_JOURNAL_FSYNC=false;
 // - both restarted for every step and warmed up with the same 2 s of traffic from other MACs
 //   before the measured window (the daemon's JIT otherwise spends its first second cold);
 // - new clients: perfdhcp's MAC generator is sequential, so -R 500,000,000 gives every exchange a
@@ -21,6 +22,7 @@
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { setPriority } from 'node:os';
 import { createServer } from 'node:net';
 import { get as httpGet } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,7 +69,46 @@ function runqWaitSeconds(pid) {
   return ns / 1e9;
 }
 
+/**
+ * Per thread name (comm), CPU time and run-queue wait of a process's threads, seconds: which of
+ * Node's threads (the event loop "node", V8's "V8 DefaultWorke" GC/compiler helpers, libuv's
+ * "libuv-worker") took the pinned core, and which waited for it.
+ */
+function threadTimes(pid) {
+  const out = {};
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      const wait = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+      const name = tid === String(pid) ? 'main' : comm;
+      const t = (out[name] ??= { cpu: 0, wait: 0, n: 0 });
+      t.cpu += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+      t.wait += wait;
+      t.n++;
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}
+
 /** user + nice + system time of one CPU (/proc/stat), seconds: what ran there outside interrupts */
+/** steal time of one CPU (/proc/stat): what the hypervisor ran elsewhere while this vCPU wanted to run, seconds */
+function cpuStealSeconds(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  return line ? Number(line.trim().split(/\s+/)[8]) / CLK_TCK : NaN;
+}
+
 function cpuBusySeconds(cpu) {
   const line = readFileSync('/proc/stat', 'utf8')
     .split('\n')
@@ -125,7 +166,7 @@ export function parsePerfdhcp(out, duration) {
  * One perfdhcp run from the client namespace, pinned to core 1, relayed (giaddr = the client
  * address). `clients` is -R; `macBase` is -b mac=; `num` is -n (else -p duration).
  */
-export function perfdhcp(env, { rate, duration, clients, macBase = '02:00:00:00:00:00', num, timestamps = false }) {
+export function perfdhcp(env, { rate, duration, clients, macBase = '02:00:00:00:00:00', num, timestamps = false, label }) {
   const a = ['-4', '-g', 'single', '-l', env.client, '-r', String(rate), '-R', String(clients), '-b', `mac=${macBase}`, '-W', '1000000'];
   if (num !== undefined) a.push('-n', String(num));
   else a.push('-p', String(duration));
@@ -138,6 +179,11 @@ export function perfdhcp(env, { rate, duration, clients, macBase = '02:00:00:00:
     maxBuffer: 1 << 30,
   });
   if (!/sent packets/.test(r.stdout ?? '')) throw new Error(`perfdhcp failed: ${r.stderr || r.stdout || r.error?.message}`);
+  // experiments: the raw output (with -x t, every exchange's timestamps) kept for a timeline
+  if (label && process.env.BNG_BENCH_PERFDHCP_LOGS) {
+    mkdirSync(process.env.BNG_BENCH_PERFDHCP_LOGS, { recursive: true });
+    writeFileSync(join(process.env.BNG_BENCH_PERFDHCP_LOGS, `${label}.txt`), r.stdout);
+  }
   const res = parsePerfdhcp(r.stdout, num !== undefined ? num / rate : duration);
   if (timestamps) res.exchange = exchangeDelays(r.stdout);
   return res;
@@ -274,7 +320,7 @@ export class Kea {
   }
 
   async snapshot() {
-    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), core: cpuBusySeconds(this.env.serverCpu) };
+    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), core: cpuBusySeconds(this.env.serverCpu), steal: cpuStealSeconds(this.env.serverCpu) };
   }
 
   async stop() {
@@ -326,6 +372,9 @@ export class BngDaemon {
     if (!this.fastpath) args.push('--no-fastpath');
     this.proc = this.env.lab.spawn(undefined, 'taskset', args, { env: { ...process.env, BNG_FASTPATH_PIN_DIR: this.pinDir } });
     await waitUntil(`${this.name} ready`, async () => (await this.get('/readyz').catch(() => undefined)) !== undefined, 120_000, this.proc);
+    if (process.env.BNG_BENCH_NICE_HELPERS) {
+      for (const tid of readdirSync(`/proc/${this.pid}/task`)) if (tid !== String(this.pid)) setPriority(Number(tid), Number(process.env.BNG_BENCH_NICE_HELPERS));
+    }
   }
 
   /** one request per connection (a kept-alive socket can race the server's idle timeout) */
@@ -355,7 +404,7 @@ export class BngDaemon {
 
   async snapshot() {
     const [metrics, stats] = await Promise.all([this.get('/metrics'), this.get('/api/stats')]);
-    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), core: cpuBusySeconds(this.env.serverCpu), hist: histogramBuckets(metrics), stats };
+    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), threads: threadTimes(this.pid), core: cpuBusySeconds(this.env.serverCpu), steal: cpuStealSeconds(this.env.serverCpu), hist: histogramBuckets(metrics), stats };
   }
 
   async stop() {
@@ -383,18 +432,26 @@ async function measure(env, server, rate, run) {
   try {
     perfdhcp(env, { ...WARMUP, clients: run.warmupClients ?? NEW_CLIENTS, macBase: run.warmupBase ?? WARMUP.macBase });
     const before = await server.snapshot();
+    if (process.env.BNG_BENCH_SETTLE_MS) await sleep(Number(process.env.BNG_BENCH_SETTLE_MS));
     const load = loadavg();
     const t0 = Date.now();
-    const r = perfdhcp(env, { rate, duration: env.duration, clients: run.clients, macBase: run.macBase, timestamps: run.timestamps });
+    const r = perfdhcp(env, { rate, duration: env.duration, clients: run.clients, macBase: run.macBase, timestamps: run.timestamps, label: `${server.name}-${rate}-${Date.now()}` });
     const after = await server.snapshot();
     r.load = load[0];
     r.windowS = (Date.now() - t0) / 1000;
     r.cpuS = after.cpu - before.cpu;
     r.waitS = after.wait - before.wait;
+    if (after.threads) {
+      r.threads = Object.entries(after.threads).map(([name, t]) => ({ name, n: t.n, cpu: t.cpu - (before.threads[name]?.cpu ?? 0), wait: t.wait - (before.threads[name]?.wait ?? 0) }));
+    }
     // what other processes ran on the server's core (its user+system time minus the server's)
     r.othersS = Math.max(0, after.core - before.core - r.cpuS);
-    // the rest of the machine took more than 5% of the server's core during the window
-    r.contended = r.othersS > 0.05 * r.windowS;
+    // and what the hypervisor took from it (a vCPU that is not running cannot answer)
+    r.stealS = after.steal - before.steal;
+    // the rest of the machine, or the hypervisor, took more than 5% of the server's core during
+    // the window (steal of 1 to 3.5 s in a 10 s step was common on this VM; Kea's p99 at 2,000/s
+    // then went from 1.5 to 23 ms and more)
+    r.contended = r.othersS > 0.05 * r.windowS || r.stealS > 0.05 * r.windowS;
     r.cpuUsPerDora = r.acks > 0 ? (r.cpuS * 1e6) / r.acks : NaN;
     if (after.hist) {
       r.server = {
@@ -423,7 +480,8 @@ export function describe(env, name, rate, r) {
   const split = r.fastReplies > 0 ? `  XDP ${((100 * r.fastReplies) / (r.fastReplies + r.slowRequests)).toFixed(1)}% of requests` : '';
   return (
     `  ${name.padEnd(12)} offered ${String(rate).padStart(6)}/s achieved ${r.achieved.toFixed(0).padStart(6)}/s  DORA ${String(r.acks).padStart(7)}  loss ${(r.loss * 100).toFixed(2).padStart(6)}%` +
-    `  avg ${f1(r.avgDelayMs.do, 2)}/${f1(r.avgDelayMs.ra, 2)} ms${ex}  max ${f1(r.maxDelayMs.do)}/${f1(r.maxDelayMs.ra)} ms${srv}${split}  cpu ${f1(r.cpuUsPerDora, 0)} us/DORA  runq wait ${f1(r.waitS * 1e3, 0)} ms  others on core ${env.serverCpu} ${f1(r.othersS * 1e3, 0)} ms${r.contended ? ' (contended)' : ''}  load ${f1(r.load, 2)}`
+    `  avg ${f1(r.avgDelayMs.do, 2)}/${f1(r.avgDelayMs.ra, 2)} ms${ex}  max ${f1(r.maxDelayMs.do)}/${f1(r.maxDelayMs.ra)} ms${srv}${split}  cpu ${f1(r.cpuUsPerDora, 0)} us/DORA  runq wait ${f1(r.waitS * 1e3, 0)} ms  others on core ${env.serverCpu} ${f1(r.othersS * 1e3, 0)} ms  steal ${f1(r.stealS * 1e3, 0)} ms${r.contended ? ' (contended)' : ''}  load ${f1(r.load, 2)}` +
+    (r.threads ? `\n${' '.repeat(15)}threads (cpu / runq wait ms): ${r.threads.filter((t) => t.cpu + t.wait > 0.001).map((t) => `${t.name}${t.n > 1 ? ` x${t.n}` : ''} ${f1(t.cpu * 1e3, 0)} / ${f1(t.wait * 1e3, 0)}`).join(', ')}` : '')
   );
 }
 
@@ -449,9 +507,10 @@ export function withinTarget(rows) {
 
 /**
  * Steps the offered rate up for several servers at once: at each rate every server still in the
- * race runs one step (the order alternates). A step over the loss limit, or one where perfdhcp
- * fell short of the rate, is tried again up to `env.attempts` times in all (the machine is
- * shared); a server leaves the race when every attempt failed, or when perfdhcp could not offer
+ * race runs one step (the order alternates). A step over the loss limit, one where perfdhcp
+ * fell short of the rate, or one that missed the p99 target while contended (other processes or
+ * the hypervisor's steal took over 5% of the server's core) is tried again up to `env.attempts`
+ * times in all, for every server alike (the machine is shared); a server leaves the race when every attempt failed, or when perfdhcp could not offer
  * the rate in any of them.
  */
 export async function ladder(env, rates, entries) {
@@ -467,8 +526,10 @@ export async function ladder(env, rates, entries) {
         console.log(describe(env, a === 1 ? s.name : `${s.name} (retry)`, rate, t));
         s.rows.push({ rate, attempt: a, ...t });
         tries.push(t);
-        // a failed or short step on a shared machine is tried again before it counts
-        if (t.loss < LOSS_LIMIT && t.achieved >= rate * 0.9) break;
+        // a failed or short step on a shared machine is tried again before it counts, and so is
+        // one that missed the latency target while something else had the server's core
+        const missedP99 = t.exchange?.do && t.exchange?.ra && (t.exchange.do.p99 >= P99_TARGET_MS || t.exchange.ra.p99 >= P99_TARGET_MS);
+        if (t.loss < LOSS_LIMIT && t.achieved >= rate * 0.9 && !(missedP99 && t.contended)) break;
       }
       // the attempt that counts: a passing one with the highest achieved rate, else the last
       const passing = tries.filter((t) => t.loss < LOSS_LIMIT).sort((x, y) => y.achieved - x.achieved);

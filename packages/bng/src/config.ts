@@ -185,6 +185,10 @@ export const BngConfigSchema = Type.Object(
         // decided, or on the event loop after a batch's OFFERs are sent; auto = inline when the
         // daemon may use one CPU only (taskset, cpuset), thread otherwise
         journalSync: Type.Union([Type.Literal('auto'), Type.Literal('thread'), Type.Literal('inline')], { default: 'auto' }),
+        // true: an ACK leaves once its lease is written and fdatasynced (survives a power cut);
+        // false: once written (survives a crash or kill -9 of the daemon, not of the kernel or
+        // the power: Kea's memfile with persist does the same)
+        journalFsync: Type.Boolean({ default: true }),
         pools: Type.Array(PoolSchema, { default: [] }),
       },
       { default: {}, additionalProperties: false },

@@ -65,6 +65,7 @@ describe('bng run configuration', () => {
       flags: { logLevel: 'error', 'pool.gateway': '10.1.0.1' },
     });
     expect(c.raw.interface).toBe('eth9');
+    expect(c.raw.dhcp.journalFsync).toBe(true); // leases fdatasynced before their ACK unless said otherwise
     expect(c.raw.logLevel).toBe('error');
     expect(c.raw.fastpath).toEqual({ enabled: false, mode: 'generic' });
     expect(c.http).toEqual({ host: '127.0.0.1', port: 9191 });
@@ -88,6 +89,8 @@ describe('bng run configuration', () => {
     expect(fieldOf(() => loadBngConfig({ flags: base, env: { BNG_FASTPATH_MODE: 'turbo' } }))).toBe('fastpath.mode');
     expect(() => loadBngConfig({ flags: base, env: { BNG_FASTPATH_MODE: 'turbo' } })).toThrow('fastpath.mode: "turbo" is not one of "auto", "native", "generic"');
     expect(fieldOf(() => loadBngConfig({ flags: base, env: { BNG_RELAY_PORT: 'x' } }))).toBe('relay.port');
+    expect(loadBngConfig({ flags: base, env: { BNG_DHCP_JOURNAL_FSYNC: 'false' } }).raw.dhcp.journalFsync).toBe(false);
+    expect(fieldOf(() => loadBngConfig({ flags: base, env: { BNG_DHCP_JOURNAL_FSYNC: 'sometimes' } }))).toBe('dhcp.journalFsync');
     expect(fieldOf(() => loadBngConfig({ flags: { ...base, metricsAddr: 'nine' } }))).toBe('metricsAddr');
     expect(fieldOf(() => loadBngConfig({ file: file('interface: eth1\nfastpth: {}\n'), flags: base }))).toBe('fastpth');
     expect(fieldOf(() => loadBngConfig({ file: file('dhcp:\n  pools:\n    - { name: a, network: 10.9.0.0/24, gateway: 10.9.0.1, rangeEnd: 10.8.0.9 }\n') }))).toBe('dhcp.pools[0].rangeEnd');

@@ -280,6 +280,26 @@ describe('lease journal', () => {
     expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.3']);
   });
 
+  it('without fsync (dhcp.journalFsync false): a commit is durable once written, and a process that never closed it loses nothing', () => {
+    const path = join(dir, 'nofsync.journal');
+    const j = openLeaseJournal(path, { groupCommit: true, fsync: false });
+    const released: number[] = [];
+    j.onDurable((d) => released.push(d));
+    const store = createMemoryLeaseStore({ journal: j });
+    store.put(lease('10.0.0.1'));
+    store.put(lease('10.0.0.2'));
+    expect(j.durable).toBe(0); // queued, not written: its ACK must wait
+    const seq = j.commit();
+    // the ACKs go at once: written to the file (the page cache outlives a killed process)
+    expect(j.durable).toBe(seq);
+    expect(j.syncing).toBe(false);
+    expect(released).toEqual([2]);
+    // what a restart after kill -9 reads: the journal was never closed nor synced
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(join(dir, 'nofsync.journal'), { fsync: false }) });
+    expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.2']);
+    j.close();
+  });
+
   it('pipelined commit: compaction while a sync is in flight makes everything durable and keeps appending to the new file', async () => {
     const path = join(dir, 'pipelined-compact.journal');
     const j = openLeaseJournal(path, { groupCommit: true });
