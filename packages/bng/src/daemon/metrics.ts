@@ -36,13 +36,19 @@ export function createDaemonMetrics(): DaemonMetrics {
   };
 }
 
-export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastPath: DhcpFastPath | undefined): void {
+/**
+ * Registers the daemon's metrics. Returns `warm`, which renders them all once and forgets what that
+ * read, so the next scrape reads fresh values.
+ */
+export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastPath: DhcpFastPath | undefined): { warm(): Promise<void> } {
   const registry = m.registry;
   collectDefaultMetrics({ register: registry, prefix: 'bng_process_' });
   // One scrape reads the kernel counters and walks the lease store once, not once per metric.
+  const forget: Array<() => void> = [];
   const perScrape = <T>(read: () => T): (() => T) => {
     let at = -Infinity;
     let value: T;
+    forget.push(() => (at = -Infinity));
     return () => {
       const now = Date.now();
       if (now - at > 250) {
@@ -194,6 +200,12 @@ export function registerDaemonMetrics(m: DaemonMetrics, dhcp: DhcpService, fastP
       for (const [event, v] of Object.entries(dhcp.sync?.stats ?? {})) this.inc({ event }, v);
     },
   });
+  return {
+    async warm() {
+      await registry.metrics();
+      for (const f of forget) f();
+    },
+  };
 }
 
 /** Subscriber sessions (AAA on): how many, how they were decided, why they ended. */
