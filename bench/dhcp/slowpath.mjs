@@ -48,28 +48,6 @@ function cpuSeconds(pid) {
 }
 
 /**
- * Time the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/<tid>/
- * schedstat, second field), seconds. Node's own helper threads (V8 GC and compiler, libuv) share
- * the pinned core, so for the daemon this counts them too; `others` below is what other
- * processes took.
- */
-function runqWaitSeconds(pid) {
-  let ns = 0;
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
-      } catch {
-        // thread gone
-      }
-    }
-  } catch {
-    return NaN;
-  }
-  return ns / 1e9;
-}
-
-/**
  * Per thread name (comm), CPU time and run-queue wait of a process's threads, seconds: which of
  * Node's threads (the event loop "node", V8's "V8 DefaultWorke" GC/compiler helpers, libuv's
  * "libuv-worker") took the pinned core, and which waited for it.
@@ -100,22 +78,31 @@ function threadTimes(pid) {
   return out;
 }
 
-/** user + nice + system time of one CPU (/proc/stat), seconds: what ran there outside interrupts */
-/** steal time of one CPU (/proc/stat): what the hypervisor ran elsewhere while this vCPU wanted to run, seconds */
-function cpuStealSeconds(cpu) {
-  const line = readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${cpu} `));
-  return line ? Number(line.trim().split(/\s+/)[8]) / CLK_TCK : NaN;
+/**
+ * Total run-queue wait of a process's threads (what they spent runnable but waiting for a CPU),
+ * seconds. Node's own helper threads (V8 GC and compiler, libuv) share the pinned core, so for the
+ * daemon this counts them too; `others` below is what other processes took.
+ */
+const runqWaitSeconds = (threads) => Object.values(threads).reduce((sum, t) => sum + t.wait, 0);
+
+/** What a step's snapshot records of a server process and its core. */
+function processSample(pid, cpu) {
+  const threads = threadTimes(pid);
+  const core = cpuTimes(cpu);
+  return { cpu: cpuSeconds(pid), wait: runqWaitSeconds(threads), threads, core: core.busy, steal: core.steal };
 }
 
-function cpuBusySeconds(cpu) {
+/**
+ * One CPU's line of /proc/stat, seconds: `busy` = user + nice + system (what ran there outside
+ * interrupts), `steal` = what the hypervisor ran elsewhere while this vCPU wanted to run.
+ */
+function cpuTimes(cpu) {
   const line = readFileSync('/proc/stat', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`cpu${cpu} `));
-  if (!line) return NaN;
+  if (!line) return { busy: NaN, steal: NaN };
   const f = line.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2]) / CLK_TCK;
+  return { busy: (f[0] + f[1] + f[2]) / CLK_TCK, steal: f[7] / CLK_TCK };
 }
 
 function pct(sorted, q) {
@@ -320,7 +307,7 @@ export class Kea {
   }
 
   async snapshot() {
-    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), core: cpuBusySeconds(this.env.serverCpu), steal: cpuStealSeconds(this.env.serverCpu) };
+    return processSample(this.pid, this.env.serverCpu);
   }
 
   async stop() {
@@ -404,7 +391,7 @@ export class BngDaemon {
 
   async snapshot() {
     const [metrics, stats] = await Promise.all([this.get('/metrics'), this.get('/api/stats')]);
-    return { cpu: cpuSeconds(this.pid), wait: runqWaitSeconds(this.pid), threads: threadTimes(this.pid), core: cpuBusySeconds(this.env.serverCpu), steal: cpuStealSeconds(this.env.serverCpu), hist: histogramBuckets(metrics), stats };
+    return { ...processSample(this.pid, this.env.serverCpu), hist: histogramBuckets(metrics), stats };
   }
 
   async stop() {

@@ -24,9 +24,9 @@ export function describePrincipal(p: Principal): string {
   return 'id' in p ? `${p.kind}:${p.id}` : p.kind;
 }
 
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
-
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+export const hashToken = (token: string): string => sha256(token).toString('hex');
 
 /** Equality of two strings in time independent of where they differ (their lengths are not secret). */
 function sameText(a: string, b: string): boolean {
@@ -37,9 +37,7 @@ function sameText(a: string, b: string): boolean {
 }
 
 function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+  return timingSafeEqual(sha256(a), sha256(b));
 }
 
 export interface Auth {
