@@ -10,6 +10,7 @@ import { isIpv4, macToBytes } from '@bng/protocols';
 import { runDemo } from './demo.js';
 import { loadBngConfig } from './config.js';
 import { runDaemon } from './daemon/main.js';
+import { SINGLE_THREADED_FLAG, applyV8Threads } from './daemon/runtime.js';
 
 function ipArg(field: string) {
   return (v: string): string => {
@@ -136,6 +137,8 @@ export function buildCli(): Command {
         flags['pool.rangeEnd'] = m[2];
       }
       const cfg = loadBngConfig({ file: o.config, env: process.env, flags });
+      // before anything is opened: this may replace the process (same PID) with another node command line
+      applyV8Threads(cfg.raw.runtime.v8Threads, (err) => console.error(`bng: runtime.v8Threads: cannot restart under ${SINGLE_THREADED_FLAG} (${err.message}); running without it`));
       const d = await runDaemon(cfg);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

@@ -194,6 +194,16 @@ export const BngConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     aaa: AaaSchema,
+    runtime: Type.Object(
+      {
+        // V8's helper threads (concurrent compilation, parallel and concurrent GC): `single`
+        // restarts the daemon (same PID) under `node --single-threaded`, `pool` keeps them,
+        // `auto` = single when the daemon may use one CPU only (taskset, cpuset), where those
+        // threads can only take the event loop's CPU away from it
+        v8Threads: Type.Union([Type.Literal('auto'), Type.Literal('single'), Type.Literal('pool')], { default: 'auto' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { envName, isBngError } from '@bng/api';
 import { u32ToIp } from '@bng/protocols';
 import { loadBngConfig } from '../src/config.js';
+import { reexecArgv } from '../src/daemon/runtime.js';
 
 let dir: string;
 beforeEach(() => {
@@ -66,6 +67,7 @@ describe('bng run configuration', () => {
     });
     expect(c.raw.interface).toBe('eth9');
     expect(c.raw.dhcp.journalFsync).toBe(true); // leases fdatasynced before their ACK unless said otherwise
+    expect(c.raw.runtime.v8Threads).toBe('auto');
     expect(c.raw.logLevel).toBe('error');
     expect(c.raw.fastpath).toEqual({ enabled: false, mode: 'generic' });
     expect(c.http).toEqual({ host: '127.0.0.1', port: 9191 });
@@ -138,5 +140,20 @@ describe('bng run configuration: RADIUS AAA', () => {
     expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  coa: { enabled: true }\n`), flags: base }))).toBe('aaa.coa.clients');
     expect(fieldOf(() => loadBngConfig({ file: file(`${realm}  onReject: drop\n`), flags: base }))).toMatch(/^aaa\.onReject/);
     expect(fieldOf(() => loadBngConfig({ file: file(`aaa:\n  enabled: true\n  realms:\n    default:\n      servers: [{ host: radius.example, secret: x }]\n`), flags: base }))).toMatch(/^aaa\.realms/);
+  });
+});
+
+describe('runtime.v8Threads: the command line a restart would use', () => {
+  const argv = ['/usr/bin/node', '/opt/bng/bin/bng.js', 'run', '-i', 'eth1'];
+  it('adds --single-threaded before the script, keeps the other node flags, and never loops', () => {
+    expect(reexecArgv('auto', 1, '/usr/bin/node', ['--max-old-space-size=512'], argv)).toEqual([
+      '/usr/bin/node', '--single-threaded', '--max-old-space-size=512', '/opt/bng/bin/bng.js', 'run', '-i', 'eth1',
+    ]);
+    expect(reexecArgv('auto', 2, '/usr/bin/node', [], argv)).toBeUndefined(); // more CPUs: V8's threads help
+    expect(reexecArgv('pool', 1, '/usr/bin/node', [], argv)).toBeUndefined();
+    expect(reexecArgv('single', 8, '/usr/bin/node', [], argv)?.[1]).toBe('--single-threaded');
+    // already restarted, or the operator chose on node's command line: no restart
+    expect(reexecArgv('auto', 1, '/usr/bin/node', ['--single-threaded'], argv)).toBeUndefined();
+    expect(reexecArgv('single', 1, '/usr/bin/node', ['--no-single-threaded'], argv)).toBeUndefined();
   });
 });

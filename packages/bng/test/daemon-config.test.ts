@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@bng/testkit';
@@ -90,5 +90,67 @@ describe('bng run: configuration errors', () => {
     } finally {
       holder.close();
     }
+  }, 30_000);
+});
+
+describe('bng run: runtime.v8Threads', () => {
+  /** starts `bng run` (under `taskset -c 0` when `oneCpu`), waits for it to serve, reads what it runs as, stops it */
+  async function startAndInspect(oneCpu: boolean, env: Record<string, string>, state: string): Promise<{ pid: number; cmdline: string[]; logs: Array<Record<string, unknown>>; code: number | null; stderr: string }> {
+    const base: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BNG_')) base[k] = v;
+    const node = [process.execPath, BNG_BIN, 'run', '-i', 'lo', ...POOL, '--no-fastpath', '--no-relay', '--state-dir', join(dir, state), '--metrics-addr', '127.0.0.1:0', '--log-level', 'info'];
+    const [cmd, ...args] = oneCpu ? ['taskset', '-c', '0', ...node] : node;
+    const child = spawn(cmd!, args, { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const logs = (): Array<Record<string, unknown>> =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const deadline = Date.now() + 20_000;
+    while (!logs().some((l) => l.msg === 'bng running')) {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`bng run did not start:\n${stderr}\n${stdout}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // read while it runs: after the restart it is still the process we spawned
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    child.kill('SIGTERM');
+    const code = await exited;
+    return { pid: child.pid!, cmdline, logs: logs(), code, stderr };
+  }
+
+  it('on one CPU the daemon restarts itself under node --single-threaded, keeping its PID and its output', async () => {
+    const one = await startAndInspect(true, {}, 'state-v8-one');
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.cmdline.slice(0, 2)).toEqual([process.execPath, '--single-threaded']);
+    const line = one.logs.find((l) => l.msg === 'V8 helper threads');
+    expect(line).toMatchObject({ setting: 'auto', cpus: 1, v8Threads: 'single', pid: one.pid });
+    // the log written after the restart reached the same stdout, and the daemon stopped cleanly on SIGTERM
+    expect(one.logs.some((l) => l.msg === 'lease store loaded')).toBe(true);
+
+    // the operator's choice: pool keeps V8's threads on one CPU; single asks for the flag on any
+    const [pool, single] = await Promise.all([
+      startAndInspect(true, { BNG_RUNTIME_V8_THREADS: 'pool' }, 'state-v8-pool'),
+      startAndInspect(false, { BNG_RUNTIME_V8_THREADS: 'single' }, 'state-v8-single'),
+    ]);
+    expect(pool.cmdline).not.toContain('--single-threaded');
+    expect(pool.logs.find((l) => l.msg === 'V8 helper threads')).toMatchObject({ setting: 'pool', cpus: 1, v8Threads: 'pool' });
+    expect(single.cmdline[1]).toBe('--single-threaded');
+    expect(single.logs.find((l) => l.msg === 'V8 helper threads')).toMatchObject({ setting: 'single', v8Threads: 'single' });
+    expect(pool.code).toBe(0);
+    expect(single.code).toBe(0);
+  }, 60_000);
+
+  it('a bad value names runtime.v8Threads', async () => {
+    const r = await run(['-i', 'lo', ...POOL], { BNG_RUNTIME_V8_THREADS: 'many' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/BNG_ERR_CONFIG_INVALID.*runtime\.v8Threads/);
   }, 30_000);
 });

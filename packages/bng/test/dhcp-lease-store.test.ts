@@ -20,6 +20,9 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** the journal's entries as text, without the zeros preallocated after them */
+const entriesText = (path: string): string => readFileSync(path, 'utf8').replace(/\0+$/, '');
+
 const lease = (ip: string, over: Partial<LeaseRecord> = {}): LeaseRecord => ({
   ip,
   clientKey: `hw:1:${ip}`,
@@ -215,11 +218,12 @@ describe('lease journal', () => {
     expect(statSync(path).size).toBe(0); // nothing is durable yet: the daemon withholds the ACKs
     j.flush();
     expect(j.pending).toBe(0);
-    const size = statSync(path).size;
-    expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(2);
+    const size = entriesText(path).length;
+    expect(entriesText(path).trim().split('\n')).toHaveLength(2);
     store.delete('10.0.0.1');
     j.close();
     expect(statSync(path).size).toBeGreaterThan(size);
+    expect(entriesText(path).length).toBe(statSync(path).size); // at rest: no zeros
     const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
     expect([...again.all()].map((r) => r.ip)).toEqual(['10.0.0.2']);
   });
@@ -253,7 +257,7 @@ describe('lease journal', () => {
     const first = j.commit();
     expect(first).toBe(2);
     // in the file (survives the process being killed) before the sync ends
-    expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(entriesText(path).trim().split('\n')).toHaveLength(2);
     expect(j.durable).toBe(0);
     expect(j.syncing).toBe(true);
     // decided while the first sync runs: written now, synced by the next one
@@ -316,6 +320,78 @@ describe('lease journal', () => {
     j.close();
     const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
     expect([...again.all()].map((r) => r.ip).sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.4']);
+  });
+
+  it('preallocation: entries overwrite zeros kept ahead of them; a crash leaves the zeros, read as the end', () => {
+    const path = join(dir, 'prealloc.journal');
+    const piece = 1024;
+    const j = openLeaseJournal(path, { preallocate: piece });
+    const store = createMemoryLeaseStore({ journal: j });
+    let live = 0;
+    for (let i = 0; i < 300; i++) {
+      store.put(lease(`10.0.${i >> 8}.${i & 255}`, { updatedAtMs: i }));
+      // what a kill -9 (or power cut after the sync) leaves: entries, then at least half a piece of zeros
+      const bytes = readFileSync(path);
+      const text = entriesText(path);
+      expect(bytes.length - Buffer.byteLength(text)).toBeGreaterThanOrEqual(piece / 2);
+      expect(bytes.length % piece).toBe(0); // grown in whole pieces, never appended to
+      expect(bytes.subarray(Buffer.byteLength(text)).every((b) => b === 0)).toBe(true);
+      live = i + 1;
+    }
+    const copy = join(dir, 'crashed.journal');
+    writeFileSync(copy, readFileSync(path));
+    const crashed = openLeaseJournal(copy, { preallocate: piece });
+    expect(crashed.truncatedBytes).toBe(0);
+    expect(crashed.entries).toBe(live);
+    const reopened = createMemoryLeaseStore({ journal: crashed });
+    expect(reopened.size).toBe(live);
+    // appending continues where the entries end, over the zeros
+    reopened.put(lease('10.9.9.9'));
+    crashed.close();
+    expect(createMemoryLeaseStore({ journal: openLeaseJournal(copy) }).size).toBe(live + 1);
+    j.close();
+    expect(readFileSync(path).includes(0)).toBe(false);
+  });
+
+  it('preallocation: a write torn over the zeros is cut, the zeros after it are not counted', () => {
+    const path = join(dir, 'torn-prealloc.journal');
+    const j = openLeaseJournal(path, { preallocate: 4096 });
+    const s = createMemoryLeaseStore({ journal: j });
+    s.put(lease('10.0.0.1'));
+    s.put(lease('10.0.0.2'));
+    // the process dies while writing a third entry: part of it landed over the zeros
+    const end = Buffer.byteLength(entriesText(path));
+    const torn = Buffer.from('1234abcd {"op":"put","lease":{"ip":"10.0.0');
+    const bytes = readFileSync(path);
+    j.close(); // (cuts the zeros; the copy taken before stands for the crashed file)
+    torn.copy(bytes, end);
+    writeFileSync(path, bytes);
+    const j2 = openLeaseJournal(path, { preallocate: 4096 });
+    expect(j2.truncatedBytes).toBe(torn.length);
+    const s2 = createMemoryLeaseStore({ journal: j2 });
+    expect(s2.size).toBe(2);
+    s2.put(lease('10.0.0.3'));
+    j2.close();
+    expect(entriesText(path).trim().split('\n')).toHaveLength(3);
+    expect(createMemoryLeaseStore({ journal: openLeaseJournal(path) }).size).toBe(3);
+  });
+
+  it('preallocation: a compacted journal is preallocated too, and appends go after the snapshot', () => {
+    const path = join(dir, 'compact-prealloc.journal');
+    const j = openLeaseJournal(path, { preallocate: 2048, groupCommit: true });
+    const s = createMemoryLeaseStore({ journal: j });
+    for (let i = 0; i < 10; i++) s.put(lease('10.0.0.1', { updatedAtMs: i }));
+    j.flush();
+    s.compact();
+    expect(entriesText(path).trim().split('\n')).toHaveLength(1);
+    expect(readFileSync(path).length - Buffer.byteLength(entriesText(path))).toBe(2048);
+    s.put(lease('10.0.0.2'));
+    j.flush();
+    expect(entriesText(path).trim().split('\n')).toHaveLength(2);
+    const copy = join(dir, 'compact-crashed.journal');
+    writeFileSync(copy, readFileSync(path));
+    expect(createMemoryLeaseStore({ journal: openLeaseJournal(copy) }).size).toBe(2);
+    j.close();
   });
 
   it('a closed journal refuses writes', () => {

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
@@ -947,6 +948,33 @@ Napi::Value PollStop(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// Replaces the process image with `path` (argv, envp), keeping the PID, stdio (fds 0-2) and the
+// CPU affinity: how `bng run` restarts itself with other
+// node flags without a parent process left behind. Returns only by throwing.
+Napi::Value ExecReplace(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray())
+    throw Napi::TypeError::New(env, "execReplace(path, argv[], env[])");
+  std::string path = info[0].As<Napi::String>();
+  std::vector<std::string> strs[2];
+  for (int k = 0; k < 2; k++) {
+    Napi::Array a = info[k + 1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) strs[k].push_back(a.Get(i).As<Napi::String>());
+  }
+  std::vector<char *> ptrs[2];
+  for (int k = 0; k < 2; k++) {
+    for (auto &x : strs[k]) ptrs[k].push_back(x.data());
+    ptrs[k].push_back(nullptr);
+  }
+  // node marks the descriptors it opened stdio on close-on-exec; the new image keeps them
+  for (int fd = 0; fd <= 2; fd++) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl >= 0 && (fl & FD_CLOEXEC)) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  execve(path.c_str(), ptrs[0].data(), ptrs[1].data());
+  throw SysError(env, "execve", -errno, path);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfPrint);
   libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
@@ -971,6 +999,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT("progGetFdById", ProgGetFdById);
   EXPORT("numPossibleCpus", NumPossibleCpus);
   EXPORT("clockBoottimeNs", ClockBoottimeNs);
+  EXPORT("execReplace", ExecReplace);
   EXPORT("ifNameToIndex", IfNameToIndex);
   EXPORT("xdpAttach", XdpAttach);
   EXPORT("xdpDetach", XdpDetach);

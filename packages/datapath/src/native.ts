@@ -33,6 +33,8 @@ export interface NativeBinding {
   progGetFdById(id: number): number;
   numPossibleCpus(): number;
   clockBoottimeNs(): bigint;
+  /** execve(2): replaces this process (same PID); returns only by throwing */
+  execReplace(path: string, argv: string[], env: string[]): never;
   ifNameToIndex(name: string): number;
   xdpAttach(ifindex: number, progFd: number, flags: number): void;
   xdpDetach(ifindex: number, flags: number): void;
@@ -95,6 +97,14 @@ export function wrapNative<T>(fn: () => T): T {
     }
     throw e;
   }
+}
+
+/**
+ * execve(2): replaces this process with `path` run with `argv` and `env` (`NAME=value`), keeping
+ * its PID, stdio and CPU affinity. Returns only by throwing (BNG_ERR_SYSCALL with the errno).
+ */
+export function execReplace(path: string, argv: readonly string[], env: readonly string[]): never {
+  return wrapNative(() => native().execReplace(path, [...argv], [...env]));
 }
 
 /**

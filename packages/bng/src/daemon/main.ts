@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism, constants as osConstants } from 'node:os';
+import { SINGLE_THREADED_FLAG, wantsSingleThreaded } from './runtime.js';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError, isBngError } from '@bng/api';
@@ -69,6 +70,12 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
   const cpus = availableParallelism();
   const syncInline = raw.dhcp.journalSync === 'inline' || (raw.dhcp.journalSync === 'auto' && cpus === 1);
   log.info({ journalSync: syncInline ? 'inline' : 'thread', fsync: raw.dhcp.journalFsync, cpus }, 'lease journal sync mode');
+  // runtime.v8Threads (daemon/runtime.ts): the CLI restarted the process under the flag when wanted
+  const v8Threads = process.execArgv.includes(SINGLE_THREADED_FLAG) ? 'single' : 'pool';
+  const chosenOnCommandLine = process.execArgv.includes('--no-single-threaded');
+  if (!chosenOnCommandLine && wantsSingleThreaded(raw.runtime.v8Threads, cpus) !== (v8Threads === 'single')) {
+    log.warn({ setting: raw.runtime.v8Threads, cpus, v8Threads }, `runtime.v8Threads: node was not started as the setting asks (run through \`bng run\` or pass ${SINGLE_THREADED_FLAG} to node)`);
+  } else log.info({ setting: raw.runtime.v8Threads, cpus, v8Threads }, 'V8 helper threads');
   if (!raw.dhcp.journalFsync) log.warn({ journal: journalPath }, 'dhcp.journalFsync is off: leases survive a daemon crash but not a power cut or kernel crash');
   const bound = [...store.all()].filter((r) => r.state === LeaseState.BOUND).length;
   log.info({ journal: journalPath, records: store.size, bound }, 'lease store loaded');

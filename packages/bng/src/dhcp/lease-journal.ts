@@ -5,6 +5,18 @@
  * mid-write) is cut off at the last good line. `rewrite` compacts: snapshot to a temporary
  * file, fsync, rename over the journal, fsync the directory.
  *
+ * Preallocation: the file is kept `preallocate` bytes of zeros longer than its entries, and new
+ * entries overwrite those zeros instead of growing the file. An fdatasync after an overwrite of
+ * blocks that are already on disk flushes the data alone; after an append it must also commit
+ * the new size and block allocation through the filesystem's journal, which on this project's
+ * test machines (ext4 on a virtual disk) made a sync about 1.6 times as dear (median 270
+ * against 165 µs of wall time, 120 against 70 µs of CPU). The zeros are written in pieces of
+ * `preallocate` bytes a little before the entries reach them, so about one sync in every few
+ * hundred also carries one piece; `fallocate` would not do, since the first write into an
+ * unwritten extent is a metadata change again. A NUL where an entry would start ends the
+ * entries; anything other than zeros after the last good entry is a torn tail. `close` cuts
+ * the zeros off, so a journal at rest is plain text.
+ *
  * Pipelined group commit (`commit`): the queued entries are written at once, in order, on the
  * calling thread (in the page cache they already survive the process being killed), and the
  * fdatasync that makes them survive the machine runs on libuv's thread pool while the caller
@@ -13,8 +25,10 @@
  * caller holds each ACK until the entry it depends on is covered.
  */
 import {
+  constants as fsConstants,
   fdatasync,
   closeSync,
+  ftruncateSync,
   existsSync,
   fsyncSync,
   fdatasyncSync,
@@ -74,7 +88,15 @@ export interface LeaseJournalOptions {
    * once, and only then sends the batch's ACKs, so a crash still never forgets an ACKed binding.
    */
   readonly groupCommit?: boolean;
+  /**
+   * Zeros kept ahead of the last entry, written in pieces of this many bytes (default 64 KiB;
+   * 0 appends to the end of the file instead). See the module comment.
+   */
+  readonly preallocate?: number;
 }
+
+const DEFAULT_PREALLOCATE = 64 * 1024;
+let zeroPiece: Buffer | undefined;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -147,13 +169,18 @@ function parseLine(text: string): LeaseJournalEntry | undefined {
 export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}): LeaseJournal {
   const doSync = options.fsync !== false;
   mkdirSync(dirname(path), { recursive: true });
+  const prealloc = Math.max(0, Math.floor(options.preallocate ?? DEFAULT_PREALLOCATE));
   let loaded: LeaseJournalEntry[] = [];
   let truncatedBytes = 0;
+  // where the next entry goes, and the file's length (entries plus preallocated zeros)
+  let tail = 0;
+  let size = 0;
   if (existsSync(path)) {
     const data = readFileSync(path);
     let good = 0;
     let at = 0;
     while (at < data.length) {
+      if (data[at] === 0) break; // the preallocated zeros: the end of the entries
       const nl = data.indexOf(0x0a, at);
       if (nl < 0) break; // no newline: the last write was torn
       const entry = parseLine(data.subarray(at, nl).toString('utf8'));
@@ -162,13 +189,19 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       at = nl + 1;
       good = at;
     }
-    if (good < data.length) {
-      truncatedBytes = data.length - good;
+    // zeros after the last entry are preallocation; anything else is a torn or corrupt tail
+    let last = data.length;
+    while (last > good && data[last - 1] === 0) last -= 1;
+    if (last > good) {
+      truncatedBytes = last - good;
       truncateSync(path, good);
-    }
+      size = good;
+    } else size = data.length;
+    tail = good;
   }
   let entries = loaded.length;
-  let fd = openSync(path, 'a');
+  // positioned writes (not O_APPEND): entries overwrite the preallocated zeros
+  let fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
   if (doSync) {
     fsyncSync(fd);
     syncDir(path);
@@ -191,8 +224,21 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
     if (queued.length === 0) return;
     const buf = queued.length === 1 ? (queued[0] as Buffer) : Buffer.concat(queued);
     queued = [];
-    write(fd, buf);
+    put(buf);
     written = appended;
+  };
+  /** writes entries at the tail, first extending the zeros ahead of it when they run short */
+  const put = (buf: Buffer): void => {
+    if (prealloc > 0 && tail + buf.length + (prealloc >> 1) > size) {
+      if (zeroPiece === undefined || zeroPiece.length < prealloc) zeroPiece = Buffer.alloc(prealloc);
+      while (tail + buf.length + (prealloc >> 1) > size) {
+        write(fd, zeroPiece.subarray(0, prealloc), size);
+        size += prealloc;
+      }
+    }
+    write(fd, buf, tail);
+    tail += buf.length;
+    if (tail > size) size = tail;
   };
   const startSync = (): void => {
     if (syncing || durable >= written || fd < 0) return;
@@ -217,9 +263,9 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       startSync();
     });
   };
-  const write = (target: number, buf: Buffer): void => {
+  const write = (target: number, buf: Buffer, at: number): void => {
     let off = 0;
-    while (off < buf.length) off += writeSync(target, buf, off, buf.length - off);
+    while (off < buf.length) off += writeSync(target, buf, off, buf.length - off, at + off);
   };
 
   return {
@@ -256,9 +302,9 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
         queued.push(line(entry));
         return;
       }
-      write(fd, line(entry));
+      put(line(entry));
       written = appended;
-      if (doSync) fsyncSync(fd);
+      if (doSync) fdatasyncSync(fd);
       durable = appended;
     },
     flush() {
@@ -283,8 +329,10 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       queued = []; // the snapshot holds every record, queued changes included
       const tmp = `${path}.tmp`;
       const tfd = openSync(tmp, 'w');
+      const snapshot = Buffer.concat(records.map((lease) => line({ op: 'put', lease })));
       try {
-        write(tfd, Buffer.concat(records.map((lease) => line({ op: 'put', lease }))));
+        write(tfd, snapshot, 0);
+        if (prealloc > 0) write(tfd, Buffer.alloc(prealloc), snapshot.length);
         fsyncSync(tfd);
       } finally {
         closeSync(tfd);
@@ -296,7 +344,9 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       // that sync to finish on (it syncs the unlinked old file, harmlessly)
       if (syncing) retired.push(fd);
       else closeSync(fd);
-      fd = openSync(path, 'a');
+      fd = openSync(path, fsConstants.O_RDWR);
+      tail = snapshot.length;
+      size = tail + prealloc;
       entries = records.length;
       // the snapshot is on disk: everything appended so far is durable
       written = appended;
@@ -305,6 +355,11 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
     },
     close() {
       if (fd >= 0 && durable < appended) this.flush();
+      // a journal at rest is its entries alone (a crash before this leaves zeros, read as the end)
+      if (fd >= 0 && size > tail) {
+        ftruncateSync(fd, tail);
+        size = tail;
+      }
       // a sync still in flight finishes on its descriptor; that one is closed then
       if (fd >= 0) {
         if (syncing) retired.push(fd);
