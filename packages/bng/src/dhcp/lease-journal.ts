@@ -9,8 +9,9 @@
  * entries overwrite those zeros instead of growing the file. An fdatasync after an overwrite of
  * blocks that are already on disk flushes the data alone; after an append it must also commit
  * the new size and block allocation through the filesystem's journal, which on this project's
- * test machines (ext4 on a virtual disk) made a sync about 1.6 times as dear (median 270
- * against 165 µs of wall time, 120 against 70 µs of CPU). The zeros are written in pieces of
+ * test machines (ext4 on a virtual disk) made a commit 1.3 to 1.6 times as long and 1.5 times
+ * as much CPU (`node bench/dhcp/journal-sync.mjs`: median 350-400 against 285-295 µs, CPU 175-185
+ * against 115-125 µs; a C loop, quieter disk: 270 against 165 µs, 120 against 70 µs). The zeros are written in pieces of
  * `preallocate` bytes a little before the entries reach them, so about one sync in every few
  * hundred also carries one piece; `fallocate` would not do, since the first write into an
  * unwritten extent is a metadata change again. A NUL where an entry would start ends the
