@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,6 +19,11 @@ beforeEach(() => {
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** resolves once no background rewrite runs */
+const idle = async (j: { readonly rewriting: boolean }): Promise<void> => {
+  while (j.rewriting) await new Promise((r) => setTimeout(r, 1));
+};
 
 /** the journal's entries as text, without the zeros preallocated after them */
 const entriesText = (path: string): string => readFileSync(path, 'utf8').replace(/\0+$/, '');
@@ -185,15 +190,19 @@ describe('lease journal', () => {
     }
   });
 
-  it('compaction rewrites the live records and keeps the state', () => {
+  it('compaction rewrites the live records (in the background once the slack is used up) and keeps the state', async () => {
     const path = join(dir, 'l.journal');
     const j = openLeaseJournal(path);
     const s = createMemoryLeaseStore({ journal: j, compactSlack: 10 });
+    let rewrites = 0;
     for (let round = 0; round < 20; round++) {
       for (let i = 1; i <= 3; i++) s.put(lease(`10.0.0.${i}`, { updatedAtMs: round }));
+      if (j.rewriting) rewrites++;
+      await idle(j);
     }
     // 60 puts, 3 live records: the file was rewritten on the way
-    expect(j.entries).toBeLessThanOrEqual(2 * 3 + 10 + 1);
+    expect(rewrites).toBeGreaterThan(0);
+    expect(j.entries).toBeLessThanOrEqual(2 * 3 + 10 + 3);
     s.put(lease('10.0.0.9', { state: LeaseState.OFFERED }));
     s.compact();
     expect(j.entries).toBe(3); // offers are not written
@@ -206,6 +215,63 @@ describe('lease journal', () => {
       ['10.0.0.3', 19],
       ['10.0.0.4', 1000],
     ]);
+  });
+
+  it('a background rewrite takes many turns, keeps every change made meanwhile, and a crash at any turn loses nothing', async () => {
+    const path = join(dir, 'bg.journal');
+    const j = openLeaseJournal(path, { groupCommit: true });
+    const s = createMemoryLeaseStore({ journal: j });
+    const ip = (i: number): string => `10.1.${i >> 8}.${i & 255}`;
+    for (let i = 0; i < 3000; i++) s.put(lease(ip(i)));
+    j.flush();
+    let finished: Error | undefined | 'pending' = 'pending';
+    j.rewriteInBackground([...s.all()], (err) => (finished = err));
+    expect(j.rewriting).toBe(true);
+    let turns = 0;
+    let n = 3000;
+    while (j.rewriting) {
+      // changes between slices: new leases, releases, deletes, each committed like the daemon's
+      s.put(lease(ip(n++)));
+      s.put(lease(ip(turns), { state: LeaseState.RELEASED }));
+      s.delete(ip(2999 - turns));
+      j.flush();
+      // what a crash now would leave: the old journal, complete
+      const copy = join(dir, `crash-${turns}.journal`);
+      writeFileSync(copy, readFileSync(path));
+      const crashed = createMemoryLeaseStore({ journal: openLeaseJournal(copy, { fsync: false }) });
+      expect(crashed.size).toBe(s.size);
+      turns++;
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(finished).toBeUndefined();
+    expect(turns).toBeGreaterThan(5); // 3,000 records in slices, not in one piece
+    expect(j.entries).toBe(3000 + 3 * turns); // the snapshot, then every change made after it began
+    expect(j.durable).toBe(j.appended);
+    s.put(lease('10.9.9.9'));
+    j.close();
+    const again = createMemoryLeaseStore({ journal: openLeaseJournal(path) });
+    const want = [...s.all()].map((r) => [r.ip, r.state]).sort();
+    expect([...again.all()].map((r) => [r.ip, r.state]).sort()).toEqual(want);
+    expect(existsSync(`${path}.tmp`)).toBe(false);
+  });
+
+  it('closing during a background rewrite keeps the old journal and removes the half-written one', async () => {
+    const path = join(dir, 'bg-close.journal');
+    const j = openLeaseJournal(path);
+    const s = createMemoryLeaseStore({ journal: j });
+    for (let i = 0; i < 2000; i++) s.put(lease(`10.2.${i >> 8}.${i & 255}`));
+    let result: Error | undefined | 'pending' = 'pending';
+    j.rewriteInBackground([...s.all()], (err) => (result = err));
+    await new Promise((r) => setImmediate(r));
+    expect(j.rewriting).toBe(true);
+    s.put(lease('10.3.0.1'));
+    j.close();
+    expect(j.rewriting).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(result).toBe('pending'); // abandoned, never installed
+    expect(existsSync(`${path}.tmp`)).toBe(false);
+    expect(createMemoryLeaseStore({ journal: openLeaseJournal(path) }).size).toBe(2001);
   });
 
   it('group commit: appends wait for flush, which writes the whole batch at once; close flushes', () => {

@@ -66,7 +66,10 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
     throw new BngError('BNG_ERR_CONFIG_INVALID', `stateDir: cannot open ${journalPath}: ${(e as Error).message}`, { field: 'stateDir' });
   }
   if (journal.truncatedBytes > 0) log.warn({ journal: journalPath, bytes: journal.truncatedBytes }, 'lease journal had a torn tail (crash mid-write); cut at the last whole entry');
-  const store = createMemoryLeaseStore({ journal });
+  const store = createMemoryLeaseStore({
+    journal,
+    onCompactError: (err) => log.error({ journal: journalPath, err: err.message }, 'lease journal compaction failed; the journal goes on in its old file'),
+  });
   const cpus = availableParallelism();
   const syncInline = raw.dhcp.journalSync === 'inline' || (raw.dhcp.journalSync === 'auto' && cpus === 1);
   log.info({ journalSync: syncInline ? 'inline' : 'thread', fsync: raw.dhcp.journalFsync, cpus }, 'lease journal sync mode');
