@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { envName, isBngError } from '@bng/api';
 import { u32ToIp } from '@bng/protocols';
 import { loadBngConfig } from '../src/config.js';
-import { reexecArgv } from '../src/daemon/runtime.js';
+import { reexecArgv, v8ThreadsInEffect } from '../src/daemon/runtime.js';
 
 let dir: string;
 beforeEach(() => {
@@ -155,5 +155,12 @@ describe('runtime.v8Threads: the command line a restart would use', () => {
     // already restarted, or the operator chose on node's command line: no restart
     expect(reexecArgv('auto', 1, '/usr/bin/node', ['--single-threaded'], argv)).toBeUndefined();
     expect(reexecArgv('single', 1, '/usr/bin/node', ['--no-single-threaded'], argv)).toBeUndefined();
+  });
+
+  it('says how V8 runs and whether the setting was followed', () => {
+    expect(v8ThreadsInEffect('auto', 1, ['--single-threaded'])).toEqual({ v8Threads: 'single', asConfigured: true });
+    expect(v8ThreadsInEffect('auto', 1, [])).toEqual({ v8Threads: 'pool', asConfigured: false }); // not started through bng run
+    expect(v8ThreadsInEffect('auto', 4, [])).toEqual({ v8Threads: 'pool', asConfigured: true });
+    expect(v8ThreadsInEffect('single', 4, ['--no-single-threaded'])).toEqual({ v8Threads: 'pool', asConfigured: true });
   });
 });

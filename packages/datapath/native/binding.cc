@@ -949,8 +949,8 @@ Napi::Value PollStop(const Napi::CallbackInfo &info) {
 }
 
 // Replaces the process image with `path` (argv, envp), keeping the PID, stdio (fds 0-2) and the
-// CPU affinity: how `bng run` restarts itself with other
-// node flags without a parent process left behind. Returns only by throwing.
+// CPU affinity: how `bng run` restarts itself with other node flags without a parent process
+// left behind. Returns only by throwing.
 Napi::Value ExecReplace(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray())

@@ -6,7 +6,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism, constants as osConstants } from 'node:os';
-import { SINGLE_THREADED_FLAG, wantsSingleThreaded } from './runtime.js';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { BngError, isBngError } from '@bng/api';
@@ -15,6 +14,7 @@ import { DhcpFastPath, XdpAttachment, boottimeNs, defaultPinDir, ifindexOf, inte
 import { ipToU32, u32ToIp } from '@bng/protocols';
 import type { ResolvedBngConfig } from '../config.js';
 import { openLeaseJournal, type LeaseJournal } from '../dhcp/lease-journal.js';
+import { SINGLE_THREADED_FLAG, v8ThreadsInEffect } from './runtime.js';
 import { LeaseState, createMemoryLeaseStore, type MemoryLeaseStore } from '../dhcp/lease-store.js';
 import type { Dhcp4Logger } from '../dhcp/types.js';
 import { DhcpService } from './dhcp-service.js';
@@ -74,9 +74,8 @@ export async function runDaemon(cfg: ResolvedBngConfig, log: Dhcp4Logger = pino(
   const syncInline = raw.dhcp.journalSync === 'inline' || (raw.dhcp.journalSync === 'auto' && cpus === 1);
   log.info({ journalSync: syncInline ? 'inline' : 'thread', fsync: raw.dhcp.journalFsync, cpus }, 'lease journal sync mode');
   // runtime.v8Threads (daemon/runtime.ts): the CLI restarted the process under the flag when wanted
-  const v8Threads = process.execArgv.includes(SINGLE_THREADED_FLAG) ? 'single' : 'pool';
-  const chosenOnCommandLine = process.execArgv.includes('--no-single-threaded');
-  if (!chosenOnCommandLine && wantsSingleThreaded(raw.runtime.v8Threads, cpus) !== (v8Threads === 'single')) {
+  const { v8Threads, asConfigured } = v8ThreadsInEffect(raw.runtime.v8Threads, cpus, process.execArgv);
+  if (!asConfigured) {
     log.warn({ setting: raw.runtime.v8Threads, cpus, v8Threads }, `runtime.v8Threads: node was not started as the setting asks (run through \`bng run\` or pass ${SINGLE_THREADED_FLAG} to node)`);
   } else log.info({ setting: raw.runtime.v8Threads, cpus, v8Threads }, 'V8 helper threads');
   if (!raw.dhcp.journalFsync) log.warn({ journal: journalPath }, 'dhcp.journalFsync is off: leases survive a daemon crash but not a power cut or kernel crash');

@@ -24,12 +24,24 @@ export function wantsSingleThreaded(setting: V8Threads, cpus: number): boolean {
   return setting === 'single' || (setting === 'auto' && cpus === 1);
 }
 
+/** node's flags chose either way (`--single-threaded` or `--no-single-threaded`): the operator's word stands */
+function chosenOnCommandLine(execArgv: readonly string[]): boolean {
+  return execArgv.some((a) => a === SINGLE_THREADED_FLAG || a === '--no-single-threaded');
+}
+
 /** the command line that restarts this process with the flag, or undefined when none is needed */
 export function reexecArgv(setting: V8Threads, cpus: number, execPath: string, execArgv: readonly string[], argv: readonly string[]): string[] | undefined {
-  if (!wantsSingleThreaded(setting, cpus)) return undefined;
-  // already chosen on the command line, either way: the operator's word stands
-  if (execArgv.some((a) => a === SINGLE_THREADED_FLAG || a === '--no-single-threaded')) return undefined;
+  if (!wantsSingleThreaded(setting, cpus) || chosenOnCommandLine(execArgv)) return undefined;
   return [execPath, SINGLE_THREADED_FLAG, ...execArgv, ...argv.slice(1)];
+}
+
+/**
+ * How this process runs V8 (`single` or `pool`), and whether that is what the setting asks for
+ * here (or what node's own flags chose): false when it was started some other way than `bng run`.
+ */
+export function v8ThreadsInEffect(setting: V8Threads, cpus: number, execArgv: readonly string[]): { v8Threads: 'single' | 'pool'; asConfigured: boolean } {
+  const v8Threads = execArgv.includes(SINGLE_THREADED_FLAG) ? 'single' : 'pool';
+  return { v8Threads, asConfigured: chosenOnCommandLine(execArgv) || wantsSingleThreaded(setting, cpus) === (v8Threads === 'single') };
 }
 
 /**

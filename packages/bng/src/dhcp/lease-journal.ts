@@ -15,10 +15,10 @@
  * blocks that are already on disk flushes the data alone; after an append it must also commit
  * the new size and block allocation through the filesystem's journal, which on this project's
  * test machines (ext4 on a virtual disk) made a commit 1.3 to 1.6 times as long and 1.5 times
- * as much CPU (`node bench/dhcp/journal-sync.mjs`: median 350-400 against 285-295 µs, CPU 175-185
- * against 115-125 µs; a C loop, quieter disk: 270 against 165 µs, 120 against 70 µs). The zeros are written in pieces of
- * `preallocate` bytes a little before the entries reach them, so about one sync in every few
- * hundred also carries one piece; `fallocate` would not do, since the first write into an
+ * as much CPU (`node bench/dhcp/journal-sync.mjs`: median 350-400 against 285-295 µs, CPU
+ * 175-185 against 115-125 µs; a C loop on a quieter disk: 270 against 165 µs, 120 against 70 µs).
+ * The zeros are written in pieces of `preallocate` bytes a little before the entries reach them,
+ * so about one sync in every few hundred also carries one piece; `fallocate` would not do, since the first write into an
  * unwritten extent is a metadata change again. A NUL where an entry would start ends the
  * entries; anything other than zeros after the last good entry is a torn tail. `close` cuts
  * the zeros off, so a journal at rest is plain text.
@@ -115,6 +115,11 @@ const DEFAULT_PREALLOCATE = 64 * 1024;
 /** records serialised per event-loop turn by a background rewrite (about 1 ms of work here) */
 const REWRITE_SLICE = 256;
 let zeroPiece: Buffer | undefined;
+/** `n` zero bytes, shared (never written to) */
+function zeros(n: number): Buffer {
+  if (zeroPiece === undefined || zeroPiece.length < n) zeroPiece = Buffer.alloc(n);
+  return zeroPiece.subarray(0, n);
+}
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -247,12 +252,9 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
   };
   /** writes entries at the tail, first extending the zeros ahead of it when they run short */
   const put = (buf: Buffer): void => {
-    if (prealloc > 0 && tail + buf.length + (prealloc >> 1) > size) {
-      if (zeroPiece === undefined || zeroPiece.length < prealloc) zeroPiece = Buffer.alloc(prealloc);
-      while (tail + buf.length + (prealloc >> 1) > size) {
-        write(fd, zeroPiece.subarray(0, prealloc), size);
-        size += prealloc;
-      }
+    while (prealloc > 0 && tail + buf.length + (prealloc >> 1) > size) {
+      write(fd, zeros(prealloc), size);
+      size += prealloc;
     }
     write(fd, buf, tail);
     tail += buf.length;
@@ -292,20 +294,27 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
     readonly records: readonly LeaseRecord[];
     next: number;
     at: number;
-    readonly tfd: number;
+    /** the temporary file's descriptor; -1 once closed (never closed twice: the number may be reused) */
+    tfd: number;
     readonly since: Buffer[];
     syncing: boolean;
     aborted: boolean;
     readonly done: ((err?: Error) => void) | undefined;
   }
   let bg: Background | undefined;
+  const closeTemp = (job: Background): void => {
+    if (job.tfd < 0) return;
+    const tfd = job.tfd;
+    job.tfd = -1;
+    closeSync(tfd);
+  };
   const dropTemp = (job: Background): void => {
     // a sync in flight on the descriptor closes it when it ends (no reuse of the number under it)
     if (job.syncing) return;
     try {
-      closeSync(job.tfd);
+      closeTemp(job);
     } catch {
-      /* already closed */
+      /* nothing more to do with it */
     }
     try {
       unlinkSync(tmpPath);
@@ -347,9 +356,9 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       writeQueued();
       const rest = Buffer.concat(job.since);
       write(job.tfd, rest, job.at);
-      if (prealloc > 0) write(job.tfd, Buffer.alloc(prealloc), job.at + rest.length);
+      if (prealloc > 0) write(job.tfd, zeros(prealloc), job.at + rest.length);
       if (doSync) fdatasyncSync(job.tfd);
-      closeSync(job.tfd);
+      closeTemp(job);
       bg = undefined;
       install(job.at + rest.length, job.records.length + job.since.length);
     } catch (e) {
@@ -426,7 +435,7 @@ export function openLeaseJournal(path: string, options: LeaseJournalOptions = {}
       const snapshot = Buffer.concat(records.map((lease) => line({ op: 'put', lease })));
       try {
         write(tfd, snapshot, 0);
-        if (prealloc > 0) write(tfd, Buffer.alloc(prealloc), snapshot.length);
+        if (prealloc > 0) write(tfd, zeros(prealloc), snapshot.length);
         fsyncSync(tfd);
       } finally {
         closeSync(tfd);
