@@ -174,7 +174,8 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] };
  * The record a client gets on `ipText`, built with one shape (optional fields are added only when
  * set) and sharing the strings of `cur`, the record it replaces, where they are equal: the store
  * then holds one copy of an address and of a client key per lease, not one per message that
- * touched it. Measured in-process (40,000 new-client DORAs): 489 bytes of heap per lease before.
+ * touched it. `node --expose-gc bench/dhcp/lease-heap.mjs` (40,000 new-client DORAs): 476 bytes of
+ * heap per bound lease before, 377 after.
  * `agentIds`: keep the relay agent's ids (a binding; an offer does not need them).
  */
 function newRecord(
