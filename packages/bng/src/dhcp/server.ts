@@ -585,12 +585,13 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     const g = grant(pool, who);
     const ipText = u32ToIp(ip);
     const prev = leases.findByClient(who.key);
+    // what holds the address now (this client's offer or binding, or a lapsed record)
+    const cur = leases.get(ipText);
     let session: LeaseSession | undefined;
     if (admission !== undefined) {
       // A renewal keeps its session; a new binding needs the grant of a fresh authorization,
       // and only for the address RADIUS gave. Without one the client must start over with a
       // DISCOVER (RFC 2131 §3.2: a NAK sends it back to INIT), which is what gets authorized.
-      const cur = leases.get(ipText);
       if (cur?.session !== undefined && cur.clientKey === who.key && cur.state === LeaseState.BOUND && isActive(cur, now)) {
         session = cur.session;
       } else {
@@ -613,7 +614,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       leases.put(freed);
       actions.push({ type: 'unbind', lease: freed, reason: 'replaced' });
     }
-    const lease = newRecord(leases.get(ipText), ipText, who, pool.name, LeaseState.BOUND, now + g.lease * 1000, now, true, session);
+    const lease = newRecord(cur, ipText, who, pool.name, LeaseState.BOUND, now + g.lease * 1000, now, true, session);
     leases.put(lease);
     log.info({ ip: ipText, mac: who.mac, pool: pool.name, leaseSec: g.lease }, 'dhcp4 bound');
     actions.push({ type: 'bind', lease });
