@@ -6,6 +6,7 @@
 //                                [--no-known] [--no-timestamps] [--mix-timestamps] [--attempts 3]
 //                                [--known-clients N] [--mix-size N] [--cpu-prof <dir>]
 //                                [--bng-bin <path to another build's bin/bng.js>] [--rates a,b,c]
+//                                [--durability both|fsync|write]
 //
 // The whole bench runs in a network namespace of its own (the script re-executes itself there,
 // with a private bpffs), so other DHCP servers on this host (UDP 67) neither block Kea nor take
@@ -17,7 +18,12 @@
 //    up before every step: new clients, then known clients (the same MACs again, on the persisted
 //    lease state). For each: the highest rate with under 1% loss, average and p99 latency, the
 //    highest rate that also kept the client p99 under 10 ms, the server's CPU per DORA, and the
-//    ratios daemon / Kea.
+//    ratios daemon / Kea. The daemon runs in two configurations (--durability both, the default):
+//    `bng-slow` fdatasyncs its journal before a batch's ACKs leave (its default: a lease survives
+//    a power cut), `bng-slow-write` has Kea's memfile durability (written before the ACK, never
+//    synced: a lease survives a crash of the process, not of the machine). Like with like is
+//    bng-slow-write against Kea; bng-slow shows what the stronger guarantee costs on this disk.
+//    --durability fsync or write runs one of them.
 // 2. The 80/20 mix: the daemon with the fast path, 80% of the MACs bound beforehand; the highest
 //    rate with under 1% loss and the fast/slow split from the counters.
 // 3. The XDP fast path alone (subscribers loaded directly) and its ratio to Kea.
@@ -34,8 +40,8 @@
 // measured perfdhcp run's output (with -x t: every exchange's timestamps).
 // BNG_BENCH_SETTLE_MS=<ms> idles the server that long between its warm-up and the measured window.
 // BNG_BENCH_NICE_HELPERS=<n> renices every thread of the daemon but the event loop to n once it is up.
-// The daemon takes its configuration from BNG_* variables too: BNG_DHCP_JOURNAL_FSYNC=false gives it
-// the durability of Kea's memfile (written before the ACK, not fdatasynced).
+// The daemon takes its configuration from BNG_* variables too (the --durability variants set
+// BNG_DHCP_JOURNAL_FSYNC over them).
 // Needs root, `make build`, and the Debian packages kea-dhcp4-server, kea-admin, netsniff-ng.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -48,7 +54,7 @@ const args = process.argv.slice(2);
 
 // flags first, before anything is set up: an unknown one is an error, not a full run
 const FLAGS = new Set(['quick', 'slow-path', 'slow-only', 'mix-only', 'fast-only', 'flood-only', 'no-known', 'no-timestamps', 'mix-timestamps']);
-const VALUED = new Set(['duration', 'clients', 'attempts', 'known-clients', 'mix-size', 'cpu-prof', 'bng-bin', 'rates']);
+const VALUED = new Set(['duration', 'clients', 'attempts', 'known-clients', 'mix-size', 'cpu-prof', 'bng-bin', 'rates', 'durability']);
 for (let i = 0; i < args.length; i++) {
   const name = args[i].replace(/^--/, '');
   if (args[i] === '--help' || args[i] === '-h') {
@@ -69,6 +75,17 @@ for (let i = 0; i < args.length; i++) {
     process.exit(2);
   }
 }
+// --durability: which configurations of the daemon's journal the slow-path steps run
+const DURABILITY_VARIANTS = {
+  fsync: { name: 'bng-slow', fsync: true, label: 'bng slow path (fdatasync)', what: 'journal fdatasynced before the ACKs, its default' },
+  write: { name: 'bng-slow-write', fsync: false, label: "bng slow path (Kea's durability)", what: 'journal written before the ACKs, not synced, as Kea' },
+};
+const durabilityArg = args.includes('--durability') ? args[args.indexOf('--durability') + 1] : 'both';
+if (durabilityArg !== 'both' && !DURABILITY_VARIANTS[durabilityArg]) {
+  console.error(`bench/dhcp: --durability must be both, fsync or write, not ${durabilityArg}`);
+  process.exit(2);
+}
+const DURABILITY = durabilityArg === 'both' ? [DURABILITY_VARIANTS.fsync, DURABILITY_VARIANTS.write] : [DURABILITY_VARIANTS[durabilityArg]];
 
 // ---- outer: a private server namespace --------------------------------------------------------------
 if (!process.env.BNG_BENCH_NETNS) {
@@ -209,12 +226,12 @@ try {
   let mixRes;
   if (runSlow) {
     const kea = new slow.Kea(env, 'kea');
-    const bng = new slow.BngDaemon(env, 'bng-slow', { cpuProfDir });
-    console.log(`\nSlow path, new clients: Kea 2.2 (memfile persisted, 1 thread) and bng run --no-fastpath, both on core ${env.serverCpu}; perfdhcp${env.timestamps ? ' -x t' : ''} on core ${env.clientCpu}:`);
-    res = await slow.newClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
+    const bngs = DURABILITY.map((d) => new slow.BngDaemon(env, d.name, { cpuProfDir, config: { BNG_DHCP_JOURNAL_FSYNC: String(d.fsync) } }));
+    console.log(`\nSlow path, new clients: Kea 2.2 (memfile persisted, never synced, 1 thread) and bng run --no-fastpath (${DURABILITY.map((d) => `${d.name}: ${d.what}`).join('; ')}), all on core ${env.serverCpu}; perfdhcp${env.timestamps ? ' -x t' : ''} on core ${env.clientCpu}:`);
+    res = await slow.newClients(env, kea, bngs, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
     if (!args.includes('--no-known')) {
       console.log(`\nSlow path, known clients (${KNOWN} MACs bound once, then DORA again for the same MACs at every step):`);
-      known = await slow.knownClients(env, kea, bng, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]), KNOWN);
+      known = await slow.knownClients(env, kea, bngs, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]), KNOWN);
     }
   }
   if (runMix) {
@@ -344,12 +361,12 @@ try {
   const cpuRatio = (a, b) => (a?.best && b?.best ? `${(a.best.cpuUsPerDora / b.best.cpuUsPerDora).toFixed(2)}x` : 'n/a');
   if (runSlow) {
     line('Kea 2.2, new clients', res.kea);
-    line('bng slow path, new clients', res['bng-slow']);
-    console.log(`ratio bng slow path / Kea (new): rate ${ratio(res['bng-slow'], res.kea)}, CPU per DORA ${cpuRatio(res['bng-slow'], res.kea)}`);
+    for (const d of DURABILITY) line(`${d.label}, new clients`, res[d.name]);
+    for (const d of DURABILITY) console.log(`ratio ${d.label} / Kea (new): rate ${ratio(res[d.name], res.kea)}, CPU per DORA ${cpuRatio(res[d.name], res.kea)}`);
     if (known['kea-known']) {
       line('Kea 2.2, known clients', known['kea-known']);
-      line('bng slow path, known clients', known['bng-slow-known']);
-      console.log(`ratio bng slow path / Kea (known): rate ${ratio(known['bng-slow-known'], known['kea-known'])}, CPU per DORA ${cpuRatio(known['bng-slow-known'], known['kea-known'])}`);
+      for (const d of DURABILITY) line(`${d.label}, known clients`, known[`${d.name}-known`]);
+      for (const d of DURABILITY) console.log(`ratio ${d.label} / Kea (known): rate ${ratio(known[`${d.name}-known`], known['kea-known'])}, CPU per DORA ${cpuRatio(known[`${d.name}-known`], known['kea-known'])}`);
     }
   }
   if (mixRes) {

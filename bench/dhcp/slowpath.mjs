@@ -7,7 +7,9 @@
 //   perfdhcp pinned to core 1 with the same flags (-g single, relayed from the client address);
 // - lease state persisted on the same filesystem (Kea memfile persist=true, CSV in the lab
 //   directory; the daemon's journal in the lab directory), both fresh for each new-client step;
-//   Kea write()s without fsync, the daemon fdatasyncs unless BNG_DHCP_JOURNAL_FSYNC=false;
+//   Kea write()s without fsync; the daemon runs twice by default (run.mjs --durability): once
+//   fdatasyncing its journal before each batch's ACKs (its default), once with Kea's durability
+//   (BNG_DHCP_JOURNAL_FSYNC=false: written before the ACK, not synced);
 // - both restarted for every step and warmed up with the same 2 s of traffic from other MACs
 //   before the measured window (the daemon's JIT otherwise spends its first second cold);
 // - new clients: perfdhcp's MAC generator is sequential, so -R 500,000,000 gives every exchange a
@@ -319,11 +321,13 @@ export class Kea {
 
 /** `bng run` pinned to `cpu`; fast path off unless `fastpath`. */
 export class BngDaemon {
-  constructor(env, name, { fastpath = false, cpuProfDir } = {}) {
+  /** `config`: BNG_* variables for this daemon only (e.g. the journal's durability). */
+  constructor(env, name, { fastpath = false, cpuProfDir, config = {} } = {}) {
     this.env = env;
     this.name = name;
     this.fastpath = fastpath;
     this.cpuProfDir = cpuProfDir;
+    this.config = config;
     this.stateDir = join(env.lab.dir, name, 'state');
     this.runs = 0;
   }
@@ -357,7 +361,7 @@ export class BngDaemon {
       '--log-level', 'warn',
     ];
     if (!this.fastpath) args.push('--no-fastpath');
-    this.proc = this.env.lab.spawn(undefined, 'taskset', args, { env: { ...process.env, BNG_FASTPATH_PIN_DIR: this.pinDir } });
+    this.proc = this.env.lab.spawn(undefined, 'taskset', args, { env: { ...process.env, ...this.config, BNG_FASTPATH_PIN_DIR: this.pinDir } });
     await waitUntil(`${this.name} ready`, async () => (await this.get('/readyz').catch(() => undefined)) !== undefined, 120_000, this.proc);
     if (process.env.BNG_BENCH_NICE_HELPERS) {
       for (const tid of readdirSync(`/proc/${this.pid}/task`)) if (tid !== String(this.pid)) setPriority(Number(tid), Number(process.env.BNG_BENCH_NICE_HELPERS));
@@ -540,12 +544,13 @@ export async function ladder(env, rates, entries) {
 
 // ---- the three experiments -----------------------------------------------------------------------
 
-/** New clients: Kea and the daemon (fast path off), fresh state at every step. */
-export async function newClients(env, kea, bng, rates) {
-  return ladder(env, rates, [
-    { name: kea.name, step: (rate) => (kea.reset(), measure(env, kea, rate, { clients: NEW_CLIENTS, timestamps: env.timestamps })) },
-    { name: bng.name, step: (rate) => (bng.reset(), measure(env, bng, rate, { clients: NEW_CLIENTS, timestamps: env.timestamps })) },
-  ]);
+/** New clients: Kea and each daemon (fast path off), fresh state at every step. */
+export async function newClients(env, kea, bngs, rates) {
+  return ladder(
+    env,
+    rates,
+    [kea, ...bngs].map((s) => ({ name: s.name, step: (rate) => (s.reset(), measure(env, s, rate, { clients: NEW_CLIENTS, timestamps: env.timestamps })) })),
+  );
 }
 
 /**
@@ -553,10 +558,10 @@ export async function newClients(env, kea, bng, rates) {
  * then every step restarts the server on that persisted state and runs DORA again for the same
  * MACs (sequential, so every exchange is a client with a lease).
  */
-export async function knownClients(env, kea, bng, rates, n) {
+export async function knownClients(env, kea, bngs, rates, n) {
   const base = '06:00:00:00:00:00';
   const bindRate = 2000;
-  for (const s of [kea, bng]) {
+  for (const s of [kea, ...bngs]) {
     s.reset();
     await s.start();
     try {
@@ -567,10 +572,11 @@ export async function knownClients(env, kea, bng, rates, n) {
     }
   }
   const run = { clients: n, macBase: base, warmupClients: n, warmupBase: base, timestamps: env.timestamps };
-  return ladder(env, rates, [
-    { name: `${kea.name}-known`, step: (rate) => measure(env, kea, rate, run) },
-    { name: `${bng.name}-known`, step: (rate) => measure(env, bng, rate, run) },
-  ]);
+  return ladder(
+    env,
+    rates,
+    [kea, ...bngs].map((s) => ({ name: `${s.name}-known`, step: (rate) => measure(env, s, rate, run) })),
+  );
 }
 
 /**

@@ -580,7 +580,7 @@ export const maps = {
     "key": "unsigned int",
     "keySize": 4,
     "value": "scratch",
-    "valueSize": 3656,
+    "valueSize": 2346,
     "maxEntries": 1
   },
   "bng_sessions": {
