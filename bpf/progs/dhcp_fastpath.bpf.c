@@ -797,14 +797,11 @@ int bng_dhcp_fastpath(struct xdp_md *ctx)
 	__builtin_memset(b + tail, 0, 4);
 	__u32 words = (udp_out + 3) & ~3U;
 	/*
-	 * The pseudo header (source, destination, zero and protocol, UDP length) is summed here as
-	 * 16-bit words in memory order and seeds the one helper call over the datagram.
+	 * RFC 768 pseudo header (source, destination, zero and protocol, UDP length), summed here
+	 * as 16-bit words in network order; the sum seeds the one helper call over the datagram.
 	 */
-	__u8 proto_word[2] = { 0, IPPROTO_UDP };
-	__u16 pw;
-	__builtin_memcpy(&pw, proto_word, 2);
 	__s64 cs = (__u32)(server_ip & 0xffff) + (server_ip >> 16) + (dst_ip & 0xffff) + (dst_ip >> 16) +
-		    pw + ulen;
+		    bpf_htons(IPPROTO_UDP) + ulen;
 	if (words > 512) {
 		cs = bpf_csum_diff(NULL, 0, (__be32 *)u, 512, (__u32)cs);
 		__u32 rest = (words - 512) & 0x3fc;
