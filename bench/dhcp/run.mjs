@@ -3,7 +3,7 @@
 //
 //   sudo node bench/dhcp/run.mjs [--duration 10] [--clients 50000] [--quick]
 //                                [--slow-path | --slow-only | --mix-only | --fast-only | --flood-only]
-//                                [--no-known] [--no-timestamps] [--mix-timestamps] [--attempts 3]
+//                                [--no-known] [--no-new] [--no-timestamps] [--mix-timestamps] [--attempts 3]
 //                                [--known-clients N] [--mix-size N] [--cpu-prof <dir>]
 //                                [--bng-bin <path to another build's bin/bng.js>] [--rates a,b,c]
 //                                [--durability both|fsync|write]
@@ -53,7 +53,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 
 // flags first, before anything is set up: an unknown one is an error, not a full run
-const FLAGS = new Set(['quick', 'slow-path', 'slow-only', 'mix-only', 'fast-only', 'flood-only', 'no-known', 'no-timestamps', 'mix-timestamps']);
+const FLAGS = new Set(['quick', 'slow-path', 'slow-only', 'mix-only', 'fast-only', 'flood-only', 'no-known', 'no-new', 'no-timestamps', 'mix-timestamps']);
 const VALUED = new Set(['duration', 'clients', 'attempts', 'known-clients', 'mix-size', 'cpu-prof', 'bng-bin', 'rates', 'durability']);
 for (let i = 0; i < args.length; i++) {
   const name = args[i].replace(/^--/, '');
@@ -227,8 +227,8 @@ try {
   if (runSlow) {
     const kea = new slow.Kea(env, 'kea');
     const bngs = DURABILITY.map((d) => new slow.BngDaemon(env, d.name, { cpuProfDir, config: { BNG_DHCP_JOURNAL_FSYNC: String(d.fsync) } }));
-    console.log(`\nSlow path, new clients: Kea 2.2 (memfile persisted, never synced, 1 thread) and bng run --no-fastpath (${DURABILITY.map((d) => `${d.name}: ${d.what}`).join('; ')}), all on core ${env.serverCpu}; perfdhcp${env.timestamps ? ' -x t' : ''} on core ${env.clientCpu}:`);
-    res = await slow.newClients(env, kea, bngs, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
+    if (!args.includes('--no-new')) console.log(`\nSlow path, new clients: Kea 2.2 (memfile persisted, never synced, 1 thread) and bng run --no-fastpath (${DURABILITY.map((d) => `${d.name}: ${d.what}`).join('; ')}), all on core ${env.serverCpu}; perfdhcp${env.timestamps ? ' -x t' : ''} on core ${env.clientCpu}:`);
+    if (!args.includes('--no-new')) res = await slow.newClients(env, kea, bngs, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]));
     if (!args.includes('--no-known')) {
       console.log(`\nSlow path, known clients (${KNOWN} MACs bound once, then DORA again for the same MACs at every step):`);
       known = await slow.knownClients(env, kea, bngs, ratesArg ?? (quick ? [2000, 4000, 6000, 8000, 10000, 12000, 14000] : [1000, 2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000, 16000, 18000]), KNOWN);
@@ -360,9 +360,11 @@ try {
     `${a?.best && b?.best ? `${(a.best.rate / b.best.rate).toFixed(2)}x` : 'n/a'} (within p99 < ${slow.P99_TARGET_MS} ms: ${a?.withinTarget && b?.withinTarget ? `${(a.withinTarget.rate / b.withinTarget.rate).toFixed(2)}x` : 'n/a'})`;
   const cpuRatio = (a, b) => (a?.best && b?.best ? `${(a.best.cpuUsPerDora / b.best.cpuUsPerDora).toFixed(2)}x` : 'n/a');
   if (runSlow) {
-    line('Kea 2.2, new clients', res.kea);
-    for (const d of DURABILITY) line(`${d.label}, new clients`, res[d.name]);
-    for (const d of DURABILITY) console.log(`ratio ${d.label} / Kea (new): rate ${ratio(res[d.name], res.kea)}, CPU per DORA ${cpuRatio(res[d.name], res.kea)}`);
+    if (res.kea) {
+      line('Kea 2.2, new clients', res.kea);
+      for (const d of DURABILITY) line(`${d.label}, new clients`, res[d.name]);
+      for (const d of DURABILITY) console.log(`ratio ${d.label} / Kea (new): rate ${ratio(res[d.name], res.kea)}, CPU per DORA ${cpuRatio(res[d.name], res.kea)}`);
+    }
     if (known['kea-known']) {
       line('Kea 2.2, known clients', known['kea-known']);
       for (const d of DURABILITY) line(`${d.label}, known clients`, known[`${d.name}-known`]);

@@ -69,8 +69,9 @@ function threadTimes(pid) {
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       const wait = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
       const name = tid === String(pid) ? 'main' : comm;
-      const t = (out[name] ??= { cpu: 0, wait: 0, n: 0 });
+      const t = (out[name] ??= { cpu: 0, sys: 0, wait: 0, n: 0 });
       t.cpu += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+      t.sys += Number(f[12]) / CLK_TCK;
       t.wait += wait;
       t.n++;
     } catch {
@@ -433,7 +434,7 @@ async function measure(env, server, rate, run) {
     r.cpuS = after.cpu - before.cpu;
     r.waitS = after.wait - before.wait;
     if (after.threads) {
-      r.threads = Object.entries(after.threads).map(([name, t]) => ({ name, n: t.n, cpu: t.cpu - (before.threads[name]?.cpu ?? 0), wait: t.wait - (before.threads[name]?.wait ?? 0) }));
+      r.threads = Object.entries(after.threads).map(([name, t]) => ({ name, n: t.n, cpu: t.cpu - (before.threads[name]?.cpu ?? 0), sys: t.sys - (before.threads[name]?.sys ?? 0), wait: t.wait - (before.threads[name]?.wait ?? 0) }));
     }
     // what other processes ran on the server's core (its user+system time minus the server's)
     r.othersS = Math.max(0, after.core - before.core - r.cpuS);
@@ -472,7 +473,7 @@ export function describe(env, name, rate, r) {
   return (
     `  ${name.padEnd(12)} offered ${String(rate).padStart(6)}/s achieved ${r.achieved.toFixed(0).padStart(6)}/s  DORA ${String(r.acks).padStart(7)}  loss ${(r.loss * 100).toFixed(2).padStart(6)}%` +
     `  avg ${f1(r.avgDelayMs.do, 2)}/${f1(r.avgDelayMs.ra, 2)} ms${ex}  max ${f1(r.maxDelayMs.do)}/${f1(r.maxDelayMs.ra)} ms${srv}${split}  cpu ${f1(r.cpuUsPerDora, 0)} us/DORA  runq wait ${f1(r.waitS * 1e3, 0)} ms  others on core ${env.serverCpu} ${f1(r.othersS * 1e3, 0)} ms  steal ${f1(r.stealS * 1e3, 0)} ms${r.contended ? ' (contended)' : ''}  load ${f1(r.load, 2)}` +
-    (r.threads ? `\n${' '.repeat(15)}threads (cpu / runq wait ms): ${r.threads.filter((t) => t.cpu + t.wait > 0.001).map((t) => `${t.name}${t.n > 1 ? ` x${t.n}` : ''} ${f1(t.cpu * 1e3, 0)} / ${f1(t.wait * 1e3, 0)}`).join(', ')}` : '')
+    (r.threads ? `\n${' '.repeat(15)}threads (cpu of which kernel / runq wait ms): ${r.threads.filter((t) => t.cpu + t.wait > 0.001).map((t) => `${t.name}${t.n > 1 ? ` x${t.n}` : ''} ${f1(t.cpu * 1e3, 0)} (${f1(t.sys * 1e3, 0)}) / ${f1(t.wait * 1e3, 0)}`).join(', ')}` : '')
   );
 }
 

@@ -7,8 +7,11 @@ import { BngError } from '@bng/api';
 
 export interface NativeMapInfo { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; fd: number }
 export interface NativeProgInfo { name: string; section: string; fd: number }
-export interface NativeDatagram { data: Buffer; addr: number; port: number; truncated: boolean }
-export interface NativeFrame { data: Buffer; truncated: boolean; ifindex: number; pktType: number; vlanTci: number; vlanTpid: number }
+/** entries per frame in packetRecv's meta */
+export const PACKET_META_FIELDS = 6;
+/** entries per datagram in udpRecv's meta */
+export const UDP_META_FIELDS = 4;
+
 export interface TestRunResult { retval: number; data: Buffer; duration: number }
 export interface BatchLookup { keys: Buffer; values: Buffer; count: number; cursor: Buffer | null }
 
@@ -58,12 +61,22 @@ export interface NativeBinding {
   ringUnref(h: number): void;
   ringClose(h: number): void;
   packetOpen(ifindex: number, ethertype: number, rcvbuf?: number): number;
-  packetRecv(fd: number, maxFrames: number, maxFrameBytes?: number): NativeFrame[];
+  /**
+   * What is queued (up to `maxFrames`), back to back in one Buffer; null when nothing is.
+   * `meta[0]` = count, then per frame PACKET_META_FIELDS entries: length, truncated, ifindex,
+   * pktType, vlanTci, vlanTpid (-1: the kernel stripped no tag).
+   */
+  packetRecv(fd: number, maxFrames: number, maxFrameBytes: number, meta: Int32Array): Buffer | null;
   packetSend(fd: number, ifindex: number, frames: Buffer[]): number;
   /** SO_ATTACH_FILTER with `program`, an array of struct sock_filter (8 bytes each, host endian) */
   packetSetFilter(fd: number, program: Buffer): void;
   udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number): number;
-  udpRecv(fd: number, max: number, maxBytes?: number): NativeDatagram[];
+  /**
+   * What is queued (up to `max`), back to back in one Buffer; null when nothing is. `meta[0]` =
+   * count, then per datagram UDP_META_FIELDS entries: length, source address (host order, as
+   * int32), source port, truncated.
+   */
+  udpRecv(fd: number, max: number, maxBytes: number, meta: Int32Array): Buffer | null;
   udpSend(fd: number, datagrams: Buffer[], addrs: number[], ports: number[]): [sent: number, lastErrno: number];
   pollStart(fd: number, cb: () => void): number;
   pollStop(h: number): void;

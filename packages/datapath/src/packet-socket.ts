@@ -1,6 +1,6 @@
 // AF_PACKET: raw frames on one interface, in batches, with the VLAN tag the kernel stripped
 // recovered from PACKET_AUXDATA (the kernel removes the outer 802.1Q/802.1ad tag on receive).
-import { native, pollBatches, wrapNative, type NativeFrame } from './native.js';
+import { native, pollBatches, wrapNative, PACKET_META_FIELDS } from './native.js';
 import { ifindexOf } from './attach.js';
 
 export const EtherTypes = { ALL: 0x0003, IPV4: 0x0800, IPV6: 0x86dd, PPPOE_DISCOVERY: 0x8863, PPPOE_SESSION: 0x8864 } as const;
@@ -14,14 +14,22 @@ export interface ReceivedFrame {
   truncated: boolean;
 }
 
-/** Reinserts a tag that the kernel stripped into the frame, after the MAC addresses. */
-export function restoreVlan(f: NativeFrame): Buffer {
-  if (f.vlanTci < 0) return f.data;
-  const out = Buffer.alloc(f.data.length + 4);
-  f.data.copy(out, 0, 0, 12);
-  out.writeUInt16BE(f.vlanTpid, 12);
-  out.writeUInt16BE(f.vlanTci, 14);
-  f.data.copy(out, 16, 12);
+/** the most frames one receive takes */
+const MAX_BATCH = 256;
+// one per process: a receive's metadata is read before the next receive runs
+const meta = new Int32Array(1 + MAX_BATCH * PACKET_META_FIELDS);
+
+/**
+ * Reinserts a tag that the kernel stripped (PACKET_AUXDATA: `tci`, `tpid`; -1 when none) into
+ * the frame, after the MAC addresses.
+ */
+export function restoreVlan(data: Buffer, tci: number, tpid: number): Buffer {
+  if (tci < 0) return data;
+  const out = Buffer.allocUnsafe(data.length + 4);
+  data.copy(out, 0, 0, 12);
+  out.writeUInt16BE(tpid, 12);
+  out.writeUInt16BE(tci, 14);
+  data.copy(out, 16, 12);
   return out;
 }
 
@@ -45,7 +53,7 @@ export class PacketSocket {
       }
       // frames queued between socket() and the attach passed no filter (and may be from any
       // interface, since the socket hears all of them until bind): drop them
-      while (native().packetRecv(this.fd, 256, 64).length > 0);
+      while (native().packetRecv(this.fd, MAX_BATCH, 64, meta) !== null);
     }
   }
 
@@ -59,9 +67,16 @@ export class PacketSocket {
 
   /** Receives what is queued now (up to `max` frames), without blocking. */
   receive(max = 64): ReceivedFrame[] {
-    return native()
-      .packetRecv(this.fd, max, 2048)
-      .map((f) => ({ frame: restoreVlan(f), ifindex: f.ifindex, pktType: f.pktType, truncated: f.truncated }));
+    const all = native().packetRecv(this.fd, Math.min(max, MAX_BATCH), 2048, meta);
+    const out: ReceivedFrame[] = [];
+    if (all === null) return out;
+    for (let i = 0, at = 0, m = 1; i < meta[0]!; i++, m += PACKET_META_FIELDS) {
+      const len = meta[m]!;
+      const frame = restoreVlan(all.subarray(at, at + len), meta[m + 4]!, meta[m + 5]!);
+      out.push({ frame, ifindex: meta[m + 2]!, pktType: meta[m + 3]!, truncated: meta[m + 1] !== 0 });
+      at += len;
+    }
+    return out;
   }
 
   /** Calls `onFrames` from the event loop whenever frames are waiting. */

@@ -1,7 +1,12 @@
 // UDP over the native binding, in batches: recvmmsg for everything queued, sendmmsg for a batch of
 // replies. Addresses cross the boundary as host-order u32, so the hot path never formats or parses
 // dotted quads.
-import { native, pollBatches, wrapNative } from './native.js';
+import { native, pollBatches, wrapNative, UDP_META_FIELDS } from './native.js';
+
+/** the most datagrams one receive takes */
+const MAX_BATCH = 256;
+// one per process: a receive's metadata is read before the next receive runs
+const meta = new Int32Array(1 + MAX_BATCH * UDP_META_FIELDS);
 
 export interface Datagram {
   data: Buffer;
@@ -33,7 +38,16 @@ export class UdpBatchSocket {
 
   /** Receives what is queued now (up to `max` datagrams), without blocking. */
   receive(max = 64): Datagram[] {
-    return wrapNative(() => native().udpRecv(this.fd, max, 2048));
+    const all = wrapNative(() => native().udpRecv(this.fd, Math.min(max, MAX_BATCH), 2048, meta));
+    const out: Datagram[] = [];
+    if (all === null) return out;
+    // the datagrams are views of one Buffer: one that is kept keeps its whole batch in memory
+    for (let i = 0, at = 0, m = 1; i < meta[0]!; i++, m += UDP_META_FIELDS) {
+      const len = meta[m]!;
+      out.push({ data: all.subarray(at, at + len), addr: meta[m + 1]! >>> 0, port: meta[m + 2]!, truncated: meta[m + 3] !== 0 });
+      at += len;
+    }
+    return out;
   }
 
   /** Calls `onDatagrams` from the event loop whenever datagrams are waiting, up to 1,024 per wakeup. */

@@ -51,6 +51,29 @@ describe('UdpBatchSocket (recvmmsg/sendmmsg over the native binding)', () => {
     }
   });
 
+  it('a batch keeps every datagram whole and apart, whatever its size; an oversized one arrives cut and flagged', async () => {
+    const port = await freeUdpPort();
+    const server = new UdpBatchSocket({ address: LOOPBACK, port });
+    const client = createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    try {
+      // 0 and 1 octets, a full 2 KiB (the receive size), one beyond it, and ordinary ones between
+      const sizes = [0, 1, 300, 2048, 3000, 576, 7];
+      const sent = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+      for (const b of sent) await new Promise<void>((r) => client.send(b, port, '127.0.0.1', () => r()));
+      await new Promise((r) => setTimeout(r, 50));
+      const got = server.receive(64);
+      expect(got.map((d) => d.data.length)).toEqual([0, 1, 300, 2048, 2048, 576, 7]);
+      expect(got.map((d) => d.truncated)).toEqual([false, false, false, false, true, false, false]);
+      got.forEach((d, i) => expect(d.data.equals(sent[i]!.subarray(0, 2048)), `datagram ${i}`).toBe(true));
+      expect(got.every((d) => d.addr === LOOPBACK && d.port === client.address().port)).toBe(true);
+      expect(server.receive(64)).toEqual([]);
+    } finally {
+      server.close();
+      client.close();
+    }
+  });
+
   it('errors carry errno and the call: a port in use, mismatched arrays', async () => {
     const port = await freeUdpPort();
     const holder = createSocket('udp4'); // no SO_REUSEADDR: the port is taken

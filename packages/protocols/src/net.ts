@@ -49,6 +49,11 @@ function parseIpv4(text: string): number {
   return v * 256 + octet;
 }
 
+/** A dotted quad as a host-order u32, or -1 when `text` is not one (no exception, no allocation). */
+export function tryIpToU32(text: string): number {
+  return parseIpv4(text);
+}
+
 export function isIpv4(text: string): boolean {
   return parseIpv4(text) >= 0;
 }

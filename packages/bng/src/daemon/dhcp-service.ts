@@ -102,8 +102,10 @@ export interface DhcpServiceOptions {
 }
 
 // a metric label: values outside RFC 2132 are one bucket, not one series per value a sender picks
-const typeName = (t: number | undefined): string =>
-  t === undefined ? 'NONE' : t >= dhcp4.MessageType.DHCPDISCOVER && t <= dhcp4.MessageType.DHCPINFORM ? dhcp4.messageTypeName(t).replace(/^DHCP/, '') : 'OTHER';
+const TYPE_NAMES = Array.from({ length: dhcp4.MessageType.DHCPINFORM + 1 }, (_, t) =>
+  t >= dhcp4.MessageType.DHCPDISCOVER ? dhcp4.messageTypeName(t).replace(/^DHCP/, '') : 'OTHER',
+);
+const typeName = (t: number | undefined): string => (t === undefined ? 'NONE' : (TYPE_NAMES[t] ?? 'OTHER'));
 
 export class DhcpService {
   readonly server: Dhcp4Server;
@@ -335,7 +337,8 @@ export class DhcpService {
       const verdict = key === '' ? 'serve' : sessions.check(key, now);
       if (verdict === 'refused') return [];
       if (verdict === 'authorize') {
-        this.holdForAuth(key, msg, { payload, meta, origin });
+        // a copy: the payload is a view of the whole receive batch, which would stay in memory
+        this.holdForAuth(key, msg, { payload: payload.slice(), meta, origin });
         return [];
       }
     }

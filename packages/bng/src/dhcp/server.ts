@@ -166,7 +166,17 @@ interface Requester {
   readonly requestedLease?: number;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+/** lower-case hex of the octets, without a Buffer copy (client ids and agent ids, every request) */
+const hex = (b: Uint8Array): string => {
+  let out = '';
+  for (let i = 0; i < b.length; i++) out += HEX[b[i] as number];
+  return out;
+};
+
+// sname and file of every reply: zero, never written (the encoder only reads them)
+const ZERO_SNAME = new Uint8Array(dhcp4.SNAME_LENGTH);
+const ZERO_FILE = new Uint8Array(dhcp4.FILE_LENGTH);
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -434,16 +444,50 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     return { lease, t1: Math.floor(lease / 2), t2: Math.floor((lease * 7) / 8) };
   }
 
-  function configOptions(pool: ResolvedPool, hostname: string | undefined): Option[] {
-    const out: Option[] = [
-      dhcp4.u32Option(OptionCode.SUBNET_MASK, pool.netmask),
-      dhcp4.ipOption(OptionCode.BROADCAST_ADDRESS, u32ToIp(pool.broadcast)),
-    ];
-    if (pool.gateway !== undefined) out.push(dhcp4.ipListOption(OptionCode.ROUTER, [u32ToIp(pool.gateway)]));
-    if (pool.dns.length > 0) out.push(dhcp4.ipListOption(OptionCode.DNS, pool.dns.map(u32ToIp)));
-    if (pool.domain !== undefined) out.push(dhcp4.stringOption(OptionCode.DOMAIN_NAME, pool.domain));
-    if (hostname !== undefined) out.push(dhcp4.stringOption(OptionCode.HOSTNAME, hostname));
-    return out;
+  /**
+   * What every OFFER and ACK from a pool repeats, encoded once per pool instead of once per
+   * reply (replies only read their options): server identifier, the pool's own lease/T1/T2, and
+   * the configuration parameters (RFC 2132 §3.3, §3.5, §3.8, §3.17, §5.3).
+   */
+  interface PoolOptions {
+    readonly serverId: Option;
+    readonly grant: readonly Option[];
+    readonly config: readonly Option[];
+  }
+  const poolOptions = new Map<ResolvedPool, PoolOptions>();
+  function optionsOf(pool: ResolvedPool): PoolOptions {
+    let o = poolOptions.get(pool);
+    if (o === undefined) {
+      const config: Option[] = [
+        dhcp4.u32Option(OptionCode.SUBNET_MASK, pool.netmask),
+        dhcp4.ipOption(OptionCode.BROADCAST_ADDRESS, u32ToIp(pool.broadcast)),
+      ];
+      if (pool.gateway !== undefined) config.push(dhcp4.ipListOption(OptionCode.ROUTER, [u32ToIp(pool.gateway)]));
+      if (pool.dns.length > 0) config.push(dhcp4.ipListOption(OptionCode.DNS, pool.dns.map(u32ToIp)));
+      if (pool.domain !== undefined) config.push(dhcp4.stringOption(OptionCode.DOMAIN_NAME, pool.domain));
+      o = {
+        serverId: Object.freeze(dhcp4.ipOption(OptionCode.SERVER_ID, u32ToIp(pool.serverId))),
+        grant: Object.freeze(grantOptions({ lease: pool.leaseTime, t1: pool.renewalTime, t2: pool.rebindingTime }).map((x) => Object.freeze(x))),
+        config: Object.freeze(config.map((x) => Object.freeze(x))),
+      };
+      poolOptions.set(pool, o);
+    }
+    return o;
+  }
+
+  /** RFC 2132 §9.2, §9.11, §9.12 */
+  const grantOptions = (g: Grant): Option[] => [
+    dhcp4.u32Option(OptionCode.LEASE_TIME, g.lease),
+    dhcp4.u32Option(OptionCode.RENEWAL_TIME, g.t1),
+    dhcp4.u32Option(OptionCode.REBINDING_TIME, g.t2),
+  ];
+
+  /** option 53, one shared instance per type */
+  const typeOptions = new Map<number, Option>();
+  function typeOption(type: number): Option {
+    let o = typeOptions.get(type);
+    if (o === undefined) typeOptions.set(type, (o = Object.freeze(dhcp4.messageTypeOption(type))));
+    return o;
   }
 
   /** Options every reply repeats from the request, last in the message. */
@@ -467,7 +511,10 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       xid: req.xid,
       flags: req.flags,
       giaddr: req.giaddr,
-      chaddr: Uint8Array.from(req.chaddr),
+      // read by the encoder only, so the request's own octets serve
+      chaddr: req.chaddr,
+      sname: ZERO_SNAME,
+      file: ZERO_FILE,
       ...fields,
     });
   }
@@ -541,17 +588,17 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     g: Grant,
     hostname: string | undefined,
   ): Dhcp4Action {
+    const po = optionsOf(pool);
     const reply = baseReply(req, {
       yiaddr: u32ToIp(ip),
       // table 3: ciaddr is 0 in an OFFER, the request's ciaddr in an ACK
       ciaddr: type === MessageType.DHCPACK ? req.ciaddr : ZERO_IP,
       options: [
-        dhcp4.messageTypeOption(type),
-        dhcp4.ipOption(OptionCode.SERVER_ID, u32ToIp(pool.serverId)),
-        dhcp4.u32Option(OptionCode.LEASE_TIME, g.lease),
-        dhcp4.u32Option(OptionCode.RENEWAL_TIME, g.t1),
-        dhcp4.u32Option(OptionCode.REBINDING_TIME, g.t2),
-        ...configOptions(pool, hostname),
+        typeOption(type),
+        po.serverId,
+        ...(g.lease === pool.leaseTime && g.t1 === pool.renewalTime && g.t2 === pool.rebindingTime ? po.grant : grantOptions(g)),
+        ...po.config,
+        ...(hostname !== undefined ? [dhcp4.stringOption(OptionCode.HOSTNAME, hostname)] : []),
         ...echoed(req, who),
       ],
     });
@@ -565,7 +612,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
       flags: req.giaddr !== ZERO_IP ? req.flags | dhcp4.BROADCAST_FLAG : req.flags,
       // table 3: a NAK carries only message type, server id, message, client id (and option 82)
       options: [
-        dhcp4.messageTypeOption(MessageType.DHCPNAK),
+        typeOption(MessageType.DHCPNAK),
         dhcp4.ipOption(OptionCode.SERVER_ID, u32ToIp(serverIp)),
         dhcp4.stringOption(OptionCode.MESSAGE, why),
         ...echoed(req, who),
@@ -813,9 +860,9 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     const reply = baseReply(msg, {
       ciaddr: msg.ciaddr,
       options: [
-        dhcp4.messageTypeOption(MessageType.DHCPACK),
-        dhcp4.ipOption(OptionCode.SERVER_ID, u32ToIp(pool.serverId)),
-        ...configOptions(pool, undefined),
+        typeOption(MessageType.DHCPACK),
+        optionsOf(pool).serverId,
+        ...optionsOf(pool).config,
         ...echoed(msg, who),
       ],
     });

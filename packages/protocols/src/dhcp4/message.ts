@@ -2,7 +2,7 @@
  * DHCPv4 message codec (RFC 2131 §2 layout, RFC 2132 options, option overload per RFC 2132 §9.3).
  * Pure and bounded: no I/O, every length is checked against what remains before it is read.
  */
-import { isIpv4 } from '../net.js';
+import { tryIpToU32 } from '../net.js';
 import {
   BOOTP_MIN_LENGTH,
   CHADDR_LENGTH,
@@ -90,8 +90,11 @@ const lengthRules: ReadonlyMap<number, LengthRule> = new Map<number, LengthRule>
   [OptionCode.RELAY_AGENT_INFO, atLeast(2)], // RFC 3046 §2.0: at least one sub-option header
 ]);
 
+/** the same rules indexed by code, for the per-message checks */
+const ruleByCode: ReadonlyArray<LengthRule | undefined> = Array.from({ length: 256 }, (_, code) => lengthRules.get(code));
+
 function ruleViolation(code: number, length: number): string | undefined {
-  const rule = lengthRules.get(code);
+  const rule = ruleByCode[code];
   if (rule === undefined) return undefined;
   if (length < rule.min || length > rule.max || length % rule.multiple !== 0) {
     const want =
@@ -107,12 +110,11 @@ function ruleViolation(code: number, length: number): string | undefined {
 
 type Area = 'options' | 'file' | 'sname';
 
-interface Located extends Dhcp4Option {
-  readonly offset: number;
-}
-
-/** Walks one option area `[start, end)`, appending to `out`. Returns the Overload value if seen. */
-function readArea(bytes: Uint8Array, start: number, end: number, area: Area, out: Located[]): number | undefined {
+/**
+ * Walks one option area `[start, end)`, appending to `out` (the option's offset to `offsets`).
+ * Returns the Overload value if seen.
+ */
+function readArea(bytes: Uint8Array, start: number, end: number, area: Area, out: Dhcp4Option[], offsets: number[]): number | undefined {
   let overload: number | undefined;
   let i = start;
   while (i < end) {
@@ -148,7 +150,8 @@ function readArea(bytes: Uint8Array, start: number, end: number, area: Area, out
       }
       overload = value;
     } else {
-      out.push({ code, data: bytes.slice(i + 2, i + 2 + len), offset: i });
+      out.push({ code, data: bytes.subarray(i + 2, i + 2 + len) });
+      offsets.push(i);
     }
     i += 2 + len;
   }
@@ -172,7 +175,11 @@ function readU32(bytes: Uint8Array, offset: number): number {
   );
 }
 
-/** Decodes one DHCPv4 (BOOTP with the RFC 2131 magic cookie) message from a UDP payload. */
+/**
+ * Decodes one DHCPv4 (BOOTP with the RFC 2131 magic cookie) message from a UDP payload. The
+ * message's byte fields (chaddr, sname, file, option data) are views of `bytes`, not copies:
+ * change neither while the message is in use.
+ */
 export function decodeDhcp4(bytes: Uint8Array): Dhcp4Message {
   if (bytes.length < FIXED_HEADER_LENGTH) {
     throw new DecodeError(
@@ -199,21 +206,22 @@ export function decodeDhcp4(bytes: Uint8Array): Dhcp4Message {
     }
   }
 
-  const located: Located[] = [];
-  const overload = readArea(bytes, OPTIONS_OFFSET, bytes.length, 'options', located);
-  let sname = bytes.slice(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH);
-  let file = bytes.slice(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH);
+  const options: Dhcp4Option[] = [];
+  const offsets: number[] = [];
+  const overload = readArea(bytes, OPTIONS_OFFSET, bytes.length, 'options', options, offsets);
+  let sname = bytes.subarray(SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH);
+  let file = bytes.subarray(FILE_OFFSET, FILE_OFFSET + FILE_LENGTH);
   // RFC 2131 §4.1: with overload the client reads the options field, then `file`, then `sname`.
   if (overload === Overload.FILE || overload === Overload.BOTH) {
-    readArea(bytes, FILE_OFFSET, FILE_OFFSET + FILE_LENGTH, 'file', located);
+    readArea(bytes, FILE_OFFSET, FILE_OFFSET + FILE_LENGTH, 'file', options, offsets);
     file = new Uint8Array(FILE_LENGTH);
   }
   if (overload === Overload.SNAME || overload === Overload.BOTH) {
-    readArea(bytes, SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH, 'sname', located);
+    readArea(bytes, SNAME_OFFSET, SNAME_OFFSET + SNAME_LENGTH, 'sname', options, offsets);
     sname = new Uint8Array(SNAME_LENGTH);
   }
 
-  checkLocatedLengths(located);
+  checkLengths(options, offsets);
 
   return {
     op,
@@ -227,37 +235,59 @@ export function decodeDhcp4(bytes: Uint8Array): Dhcp4Message {
     yiaddr: readIp(bytes, 16),
     siaddr: readIp(bytes, 20),
     giaddr: readIp(bytes, 24),
-    chaddr: bytes.slice(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH),
+    chaddr: bytes.subarray(CHADDR_OFFSET, CHADDR_OFFSET + CHADDR_LENGTH),
     sname,
     file,
-    options: located.map((o) => ({ code: o.code, data: o.data })),
+    options,
   };
 }
 
-function checkLocatedLengths(located: readonly Located[]): void {
-  const totals = new Map<number, { length: number; offset: number }>();
-  for (const o of located) {
-    if (!lengthRules.has(o.code)) continue;
-    const t = totals.get(o.code);
-    if (t === undefined) totals.set(o.code, { length: o.data.length, offset: o.offset });
-    else t.length += o.data.length;
+// Per-code totals for the length rules, reused by every check (they run one at a time):
+// `totals[code]` is valid while `seen[code] === pass`.
+const totals = new Int32Array(256);
+const firstAt = new Int32Array(256);
+const seen = new Uint32Array(256);
+const checked: number[] = [];
+let pass = 0;
+
+/**
+ * RFC 3396 §6 applied to the length rules: sums every instance of each ruled code, then checks
+ * the sums. Returns the first violation as [code, offset of its first instance, problem].
+ */
+function lengthViolation(options: readonly Dhcp4Option[], offsets: readonly number[] | undefined): [number, number, string] | undefined {
+  pass = (pass + 1) >>> 0;
+  if (pass === 0) {
+    seen.fill(0);
+    pass = 1;
   }
-  for (const [code, t] of totals) {
-    const problem = ruleViolation(code, t.length);
-    if (problem !== undefined) throw new DecodeError('DHCP4_BAD_OPTION_LENGTH', t.offset, problem);
+  checked.length = 0;
+  for (let k = 0; k < options.length; k++) {
+    const o = options[k] as Dhcp4Option;
+    const code = o.code;
+    if (ruleByCode[code] === undefined) continue;
+    if (seen[code] !== pass) {
+      seen[code] = pass;
+      totals[code] = o.data.length;
+      firstAt[code] = offsets !== undefined ? (offsets[k] as number) : k;
+      checked.push(code);
+    } else totals[code] = (totals[code] as number) + o.data.length;
   }
+  for (const code of checked) {
+    const problem = ruleViolation(code, totals[code] as number);
+    if (problem !== undefined) return [code, firstAt[code] as number, problem];
+  }
+  return undefined;
+}
+
+function checkLengths(options: readonly Dhcp4Option[], offsets: readonly number[]): void {
+  const v = lengthViolation(options, offsets);
+  if (v !== undefined) throw new DecodeError('DHCP4_BAD_OPTION_LENGTH', v[1], v[2]);
 }
 
 /** The same length checks decode applies, for messages built in code. Throws BNG_ERR_ENCODE. */
 function checkOptionLengths(options: readonly Dhcp4Option[]): void {
-  const totals = new Map<number, number>();
-  for (const o of options) {
-    if (lengthRules.has(o.code)) totals.set(o.code, (totals.get(o.code) ?? 0) + o.data.length);
-  }
-  for (const [code, length] of totals) {
-    const problem = ruleViolation(code, length);
-    if (problem !== undefined) throw encodeError(`options[${code}]`, problem, length);
-  }
+  const v = lengthViolation(options, undefined);
+  if (v !== undefined) throw encodeError(`options[${v[0]}]`, v[2], totals[v[0]]);
 }
 
 function checkUint(field: string, value: number, max: number): void {
@@ -267,9 +297,32 @@ function checkUint(field: string, value: number, max: number): void {
 }
 
 function writeIp(out: Uint8Array, offset: number, field: string, ip: string): void {
-  if (typeof ip !== 'string' || !isIpv4(ip)) throw encodeError(field, 'not a dotted-quad IPv4 address', ip);
-  const parts = ip.split('.');
-  for (let k = 0; k < 4; k++) out[offset + k] = Number(parts[k]);
+  const v = typeof ip === 'string' ? tryIpToU32(ip) : -1;
+  if (v < 0) throw encodeError(field, 'not a dotted-quad IPv4 address', ip);
+  out[offset] = v >>> 24;
+  out[offset + 1] = (v >>> 16) & 0xff;
+  out[offset + 2] = (v >>> 8) & 0xff;
+  out[offset + 3] = v & 0xff;
+}
+
+// Encoded messages are carved out of a shared slab, each a view of its own never-used (so still
+// zero) bytes: one allocation per slab instead of one backing store per message. A new slab
+// replaces a full one; the old one lives on as long as a message carved from it does.
+const SLAB_BYTES = 64 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/** `length` zero octets of their own */
+function zeroed(length: number): Uint8Array {
+  if (length > SLAB_BYTES / 4) return new Uint8Array(length);
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, length);
+  // 8-byte aligned starts, so that readers taking wider views of a message need not copy it
+  slabUsed += (length + 7) & ~7;
+  return out;
 }
 
 function checkBytes(field: string, value: unknown, max: number): Uint8Array {
@@ -297,7 +350,8 @@ export function encodeDhcp4(msg: Dhcp4Message, opts: EncodeDhcp4Options = {}): U
   if (!Array.isArray(msg.options)) throw encodeError('options', 'must be an array');
 
   let optionBytes = 0;
-  msg.options.forEach((o, index) => {
+  for (let index = 0; index < msg.options.length; index++) {
+    const o = msg.options[index] as Dhcp4Option;
     checkUint(`options[${index}].code`, o.code, 0xff);
     // RFC 2132 §3.1/3.2: Pad and End are framing the encoder writes itself; RFC 2132 §9.3: the
     // encoder never overloads, so an Overload option would point at fields holding no options.
@@ -306,11 +360,11 @@ export function encodeDhcp4(msg: Dhcp4Message, opts: EncodeDhcp4Options = {}): U
     }
     checkBytes(`options[${index}].data`, o.data, 0xff);
     optionBytes += 2 + o.data.length;
-  });
+  }
   checkOptionLengths(msg.options);
 
   const length = OPTIONS_OFFSET + optionBytes + 1;
-  const out = new Uint8Array(opts.pad === false ? length : Math.max(length, BOOTP_MIN_LENGTH));
+  const out = zeroed(opts.pad === false ? length : Math.max(length, BOOTP_MIN_LENGTH));
   out[0] = msg.op;
   out[1] = msg.htype;
   out[2] = msg.hlen;

@@ -17,20 +17,33 @@ export function getOption(msg: WithOptions, code: number): Uint8Array | undefine
 
 /** Data of every instance of `code`, in wire order. */
 export function getOptions(msg: WithOptions, code: number): Uint8Array[] {
-  return msg.options.filter((o) => o.code === code).map((o) => o.data);
+  const out: Uint8Array[] = [];
+  for (const o of msg.options) if (o.code === code) out.push(o.data);
+  return out;
 }
 
-/** RFC 3396 §6: a receiver treats all instances of one code as a single, concatenated option. */
+/**
+ * RFC 3396 §6: a receiver treats all instances of one code as a single, concatenated option.
+ * A single instance (the usual case, read several times per request) is returned as it is,
+ * without an array or a copy.
+ */
 export function getOptionConcatenated(msg: WithOptions, code: number): Uint8Array | undefined {
-  const parts = getOptions(msg, code);
-  if (parts.length === 0) return undefined;
-  if (parts.length === 1) return parts[0];
-  const total = parts.reduce((n, p) => n + p.length, 0);
+  let first: Uint8Array | undefined;
+  let total = 0;
+  let count = 0;
+  for (const o of msg.options) {
+    if (o.code !== code) continue;
+    if (count === 0) first = o.data;
+    total += o.data.length;
+    count++;
+  }
+  if (count <= 1) return first;
   const out = new Uint8Array(total);
   let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+  for (const o of msg.options) {
+    if (o.code !== code) continue;
+    out.set(o.data, at);
+    at += o.data.length;
   }
   return out;
 }
@@ -78,10 +91,13 @@ export function readU16Option(data: Uint8Array): number {
   return ((data[0] as number) << 8) | (data[1] as number);
 }
 
+const utf8 = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
+
 /** Octets as text; invalid UTF-8 becomes U+FFFD. A trailing NUL (some clients send one) is dropped. */
 export function readStringOption(data: Uint8Array): string {
   const end = data.length > 0 && data[data.length - 1] === 0 ? data.length - 1 : data.length;
-  return new TextDecoder('utf-8').decode(data.subarray(0, end));
+  return utf8.decode(data.subarray(0, end));
 }
 
 // ---- typed accessors -------------------------------------------------------------------------
@@ -199,7 +215,7 @@ export function u8Option(code: number, value: number): Dhcp4Option {
 
 /** UTF-8 text, no terminating NUL (RFC 2132 §2: options need not be NUL-terminated). */
 export function stringOption(code: number, text: string): Dhcp4Option {
-  return checkData(code, new TextEncoder().encode(text));
+  return checkData(code, utf8Encoder.encode(text));
 }
 
 export function messageTypeOption(type: number): Dhcp4Option {
@@ -216,6 +232,7 @@ function ipToBytesForOption(code: number, ip: string): Uint8Array {
 
 /** A message with every field zero/empty, overridden by `fields`; handy for building replies. */
 export function createDhcp4Message(fields: Partial<Dhcp4Message> = {}): Dhcp4Message {
+  // the zero-filled arrays only when `fields` has none of its own (a reply names all three)
   return {
     op: Op.BOOTREQUEST,
     htype: 1,
@@ -228,9 +245,9 @@ export function createDhcp4Message(fields: Partial<Dhcp4Message> = {}): Dhcp4Mes
     yiaddr: '0.0.0.0',
     siaddr: '0.0.0.0',
     giaddr: '0.0.0.0',
-    chaddr: new Uint8Array(CHADDR_LENGTH),
-    sname: new Uint8Array(SNAME_LENGTH),
-    file: new Uint8Array(FILE_LENGTH),
+    chaddr: fields.chaddr ?? new Uint8Array(CHADDR_LENGTH),
+    sname: fields.sname ?? new Uint8Array(SNAME_LENGTH),
+    file: fields.file ?? new Uint8Array(FILE_LENGTH),
     options: [],
     ...fields,
   };
