@@ -11,8 +11,8 @@
 // Each round adds N more bound leases; the median leaves the first (warm-up) round out.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { dhcp4, macToBytes } from '../../packages/protocols/dist/index.js';
-import { createDhcp4Server, createMemoryLeaseStore, openLeaseJournal, silentDhcp4Logger } from '../../packages/bng/dist/dhcp/index.js';
+import { dhcp4 } from '../../packages/protocols/dist/index.js';
+import { inProcessServer, macOf, requestBytes } from './in-process.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,29 +25,10 @@ if (!(n > 0) || !(rounds > 1)) {
   process.exit(2);
 }
 const dir = mkdtempSync(join(arg('dir', '/var/tmp'), 'bng-decide-'));
-const journal = openLeaseJournal(join(dir, 'leases.journal'), { groupCommit: true, fsync: false });
-const store = createMemoryLeaseStore({ journal });
-const server = createDhcp4Server(
-  {
-    serverId: '10.0.0.1',
-    pools: [{ name: 'bench', network: '10.0.0.0/8', gateway: '10.0.0.1', rangeStart: '10.1.0.0', rangeEnd: '10.255.255.254', leaseTime: 3600, dns: ['10.0.0.53', '10.0.0.54'] }],
-  },
-  { leases: store, clock: { now: () => Date.now() }, log: silentDhcp4Logger },
-);
-// relayed, as perfdhcp sends them in run.mjs, with a parameter request list as real clients do
-const meta = { ifname: 'bench0', vlans: [], srcMac: '' };
-const macOf = (i) => `02:00:${[24, 16, 8, 0].map((s) => ((i >>> s) & 255).toString(16).padStart(2, '0')).join(':')}`;
-const wire = (type, mac, options = []) =>
-  dhcp4.encodeDhcp4(
-    dhcp4.createDhcp4Message({
-      op: 1,
-      xid: 1,
-      giaddr: '10.0.0.2',
-      hops: 1,
-      chaddr: dhcp4.chaddrOf(macToBytes(mac)),
-      options: [dhcp4.messageTypeOption(type), dhcp4.bytesOption(55, Uint8Array.of(1, 3, 6, 15, 51, 54)), ...options],
-    }),
-  );
+// with DNS servers and a parameter request list, as real clients' replies carry them
+const { server, store, journal, meta } = inProcessServer(dir, { dns: ['10.0.0.53', '10.0.0.54'] });
+const PRL = dhcp4.bytesOption(55, Uint8Array.of(1, 3, 6, 15, 51, 54));
+const wire = (type, mac, options = []) => requestBytes(type, mac, [PRL, ...options]);
 const us = (ns) => Number(ns) / n / 1000;
 
 const results = [];

@@ -9,8 +9,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
-import { dhcp4, macToBytes } from '../../packages/protocols/dist/index.js';
-import { createDhcp4Server, createMemoryLeaseStore, openLeaseJournal, silentDhcp4Logger } from '../../packages/bng/dist/dhcp/index.js';
+import { dhcp4 } from '../../packages/protocols/dist/index.js';
+import { inProcessServer, macOf, requestBytes } from './in-process.mjs';
 
 if (typeof globalThis.gc !== 'function') {
   console.error('run with node --expose-gc');
@@ -23,25 +23,8 @@ const arg = (name, dflt) => {
 const n = Number(arg('leases', '40000'));
 const dir = mkdtempSync(join(arg('dir', '/var/tmp'), 'bng-lease-heap-'));
 
-// the daemon's journal mode (group commit); no fsync: durability is not what is measured here
-const journal = openLeaseJournal(join(dir, 'leases.journal'), { groupCommit: true, fsync: false });
-const store = createMemoryLeaseStore({ journal });
-const server = createDhcp4Server(
-  {
-    serverId: '10.0.0.1',
-    pools: [{ name: 'bench', network: '10.0.0.0/8', gateway: '10.0.0.1', rangeStart: '10.1.0.0', rangeEnd: '10.255.255.254', leaseTime: 3600 }],
-  },
-  { leases: store, clock: { now: () => Date.now() }, log: silentDhcp4Logger },
-);
-const meta = { ifname: 'bench0', vlans: [], srcMac: '' };
-const macOf = (i) => `02:00:${[24, 16, 8, 0].map((s) => ((i >>> s) & 255).toString(16).padStart(2, '0')).join(':')}`;
-// relayed, as perfdhcp sends them in bench/dhcp/run.mjs
-const request = (type, mac, options = []) =>
-  dhcp4.decodeDhcp4(
-    dhcp4.encodeDhcp4(
-      dhcp4.createDhcp4Message({ op: 1, xid: 1, giaddr: '10.0.0.2', hops: 1, chaddr: dhcp4.chaddrOf(macToBytes(mac)), options: [dhcp4.messageTypeOption(type), ...options] }),
-    ),
-  );
+const { server, store, journal, meta } = inProcessServer(dir);
+const request = (type, mac, options = []) => dhcp4.decodeDhcp4(requestBytes(type, mac, options));
 
 gc();
 gc();

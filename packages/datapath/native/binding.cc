@@ -721,16 +721,18 @@ Napi::Int32Array ArgMeta(const Napi::CallbackInfo &info, size_t i, int max, int 
   return meta;
 }
 
-// Copies the first `n` buffers of a batch into one Buffer (lengths from `lens`).
+// Copies the first `n` buffers of a batch into one Buffer, back to back; each one's length is the
+// first of its `fields` entries in `meta` (after meta[0]).
 template <typename Batch>
-Napi::Value PackBatch(Napi::Env env, const Batch &b, int n, const std::vector<size_t> &lens) {
+Napi::Value PackBatch(Napi::Env env, const Batch &b, int n, const int32_t *meta, int fields) {
   size_t total = 0;
-  for (int i = 0; i < n; i++) total += lens[i];
+  for (int i = 0; i < n; i++) total += meta[1 + i * fields];
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, total);
   size_t at = 0;
   for (int i = 0; i < n; i++) {
-    memcpy(out.Data() + at, b.data(i), lens[i]);
-    at += lens[i];
+    size_t len = meta[1 + i * fields];
+    memcpy(out.Data() + at, b.data(i), len);
+    at += len;
   }
   return out;
 }
@@ -753,10 +755,8 @@ Napi::Value PacketRecv(const Napi::CallbackInfo &info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return env.Null();
     throw SysError(env, "recvmmsg", errno);
   }
-  std::vector<size_t> lens(n);
   for (int i = 0; i < n; i++) {
     int32_t *m = meta.Data() + 1 + i * 6;
-    lens[i] = std::min<size_t>(b.msgs[i].msg_len, frame);
     int tci = -1, tpid = -1;
     for (cmsghdr *c = CMSG_FIRSTHDR(&b.msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&b.msgs[i].msg_hdr, c)) {
       if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
@@ -767,7 +767,7 @@ Napi::Value PacketRecv(const Napi::CallbackInfo &info) {
         tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
       }
     }
-    m[0] = (int32_t)lens[i];
+    m[0] = (int32_t)std::min<size_t>(b.msgs[i].msg_len, frame);
     m[1] = b.msgs[i].msg_len > (unsigned)frame || (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
     m[2] = b.addrs[i].sll_ifindex;
     m[3] = b.addrs[i].sll_pkttype;
@@ -775,7 +775,7 @@ Napi::Value PacketRecv(const Napi::CallbackInfo &info) {
     m[5] = tpid;
   }
   meta[0] = n;
-  return PackBatch(env, b, n, lens);
+  return PackBatch(env, b, n, meta.Data(), 6);
 }
 
 // packetSend(fd, ifindex, frames: Buffer[]) -> number sent
@@ -882,17 +882,15 @@ Napi::Value UdpRecv(const Napi::CallbackInfo &info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return env.Null();
     throw SysError(env, "recvmmsg", errno);
   }
-  std::vector<size_t> lens(n);
   for (int i = 0; i < n; i++) {
     int32_t *m = meta.Data() + 1 + i * 4;
-    lens[i] = std::min<size_t>(b.msgs[i].msg_len, size);
-    m[0] = (int32_t)lens[i];
+    m[0] = (int32_t)std::min<size_t>(b.msgs[i].msg_len, size);
     m[1] = (int32_t)ntohl(b.addrs[i].sin_addr.s_addr);
     m[2] = ntohs(b.addrs[i].sin_port);
     m[3] = (b.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 ? 1 : 0;
   }
   meta[0] = n;
-  return PackBatch(env, b, n, lens);
+  return PackBatch(env, b, n, meta.Data(), 4);
 }
 
 // udpSend(fd, datagrams: Buffer[], addrs: number[] (host order u32), ports: number[]) -> [sent, lastErrno]

@@ -15,18 +15,26 @@ export function macToBytes(mac: string): Uint8Array {
   return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** Lower-case hex of the octets, `separator` between them; a table lookup per octet (every request hexes its MAC and ids). */
+export function bytesToHex(bytes: Uint8Array, separator = ''): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += i === 0 ? HEX[bytes[i] as number] : separator + HEX[bytes[i] as number];
+  return out;
+}
+
 /** Bytes to lower-case colon-separated hex (`aa:bb:...`); any length, 6 for a MAC. */
 export function bytesToMac(bytes: Uint8Array): string {
-  const parts: string[] = [];
-  for (const b of bytes) parts.push(b.toString(16).padStart(2, '0'));
-  return parts.join(':');
+  return bytesToHex(bytes, ':');
 }
 
 /**
- * Parses a dotted quad (1-3 digits per part, each at most 255) to a host-order u32, or -1. A
- * character scan: this runs for every address of every reply on the slow path.
+ * Parses a dotted quad (1-3 digits per part, each at most 255) to a host-order u32, or -1 when
+ * `text` is not one. A character scan, no exception, no allocation: this runs for every address
+ * of every reply on the slow path.
  */
-function parseIpv4(text: string): number {
+export function tryIpToU32(text: string): number {
   let v = 0;
   let octet = 0;
   let digits = 0;
@@ -49,18 +57,13 @@ function parseIpv4(text: string): number {
   return v * 256 + octet;
 }
 
-/** A dotted quad as a host-order u32, or -1 when `text` is not one (no exception, no allocation). */
-export function tryIpToU32(text: string): number {
-  return parseIpv4(text);
-}
-
 export function isIpv4(text: string): boolean {
-  return parseIpv4(text) >= 0;
+  return tryIpToU32(text) >= 0;
 }
 
 /** Dotted quad to an unsigned 32-bit number (network order: `1.2.3.4` -> 0x01020304). */
 export function ipToU32(ip: string): number {
-  const v = typeof ip === 'string' ? parseIpv4(ip) : -1;
+  const v = typeof ip === 'string' ? tryIpToU32(ip) : -1;
   if (v < 0) throw new BngError('BNG_ERR_BAD_REQUEST', `not an IPv4 address: ${JSON.stringify(ip)}`);
   return v;
 }

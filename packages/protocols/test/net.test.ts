@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ipToU32, isIpv4, u32ToIp } from '../src/net.js';
+import { bytesToHex, bytesToMac, ipToU32, isIpv4, u32ToIp } from '../src/net.js';
 
 describe('dotted quads', () => {
   it('parses valid addresses to host-order u32', () => {
@@ -24,6 +24,19 @@ describe('dotted quads', () => {
         const text = u32ToIp(v);
         expect(isIpv4(text)).toBe(true);
         expect(ipToU32(text)).toBe(v);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('hex', () => {
+  it('agrees with Buffer hex for any octets, with and without a separator', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
+        const plain = Buffer.from(b).toString('hex');
+        expect(bytesToHex(b)).toBe(plain);
+        expect(bytesToMac(b)).toBe(plain.match(/../g)?.join(':') ?? '');
       }),
       { numRuns: 2000 },
     );

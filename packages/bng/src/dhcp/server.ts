@@ -4,7 +4,7 @@
  * counted reason). Leases live in the injected `LeaseStore`; a durable store has written a
  * binding before `handle` returns the ACK that announces it.
  */
-import { cidrContains, ipToU32, u32ToIp } from '@bng/protocols';
+import { bytesToHex, cidrContains, ipToU32, u32ToIp } from '@bng/protocols';
 import { dhcp4 } from '@bng/protocols';
 import {
   resolveDhcp4Config,
@@ -144,7 +144,7 @@ interface Authority {
 /** RFC 2131 §4.2 / RFC 6842: option 61 names the client when present, else htype + chaddr. */
 export function clientKeyOf(msg: Message): string {
   const id = dhcp4.clientId(msg);
-  return id !== undefined ? `id:${hex(id)}` : `hw:${msg.htype}:${dhcp4.macOf(msg)}`;
+  return id !== undefined ? `id:${bytesToHex(id)}` : `hw:${msg.htype}:${dhcp4.macOf(msg)}`;
 }
 
 const BROADCAST_IP = '255.255.255.255';
@@ -165,14 +165,6 @@ interface Requester {
   readonly hostname?: string;
   readonly requestedLease?: number;
 }
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
-/** lower-case hex of the octets, without a Buffer copy (client ids and agent ids, every request) */
-const hex = (b: Uint8Array): string => {
-  let out = '';
-  for (let i = 0; i < b.length; i++) out += HEX[b[i] as number];
-  return out;
-};
 
 // sname and file of every reply: zero, never written (the encoder only reads them)
 const ZERO_SNAME = new Uint8Array(dhcp4.SNAME_LENGTH);
@@ -211,11 +203,11 @@ function newRecord(
   };
   if (who.hostname !== undefined) rec.hostname = same?.hostname === who.hostname ? same.hostname : who.hostname;
   if (agentIds && who.circuitId !== undefined) {
-    const h = hex(who.circuitId);
+    const h = bytesToHex(who.circuitId);
     rec.circuitId = same?.circuitId === h ? same.circuitId : h;
   }
   if (agentIds && who.remoteId !== undefined) {
-    const h = hex(who.remoteId);
+    const h = bytesToHex(who.remoteId);
     rec.remoteId = same?.remoteId === h ? same.remoteId : h;
   }
   if (session !== undefined) rec.session = session;
@@ -307,6 +299,7 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
   function requester(msg: Message, meta: Dhcp4RequestMeta): Requester {
     const mac = dhcp4.macOf(msg);
     const id = dhcp4.clientId(msg);
+    const idHex = id !== undefined ? bytesToHex(id) : undefined;
     let circuitId: Uint8Array | undefined;
     let remoteId: Uint8Array | undefined;
     try {
@@ -321,9 +314,9 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     const requestedLease = dhcp4.leaseTime(msg);
     return {
       // RFC 2131 §4.2 / RFC 6842: option 61 names the client when present, else htype + chaddr.
-      key: id !== undefined ? `id:${hex(id)}` : `hw:${msg.htype}:${mac}`,
+      key: idHex !== undefined ? `id:${idHex}` : `hw:${msg.htype}:${mac}`,
       mac,
-      ...(id !== undefined ? { clientIdHex: hex(id) } : {}),
+      ...(idHex !== undefined ? { clientIdHex: idHex } : {}),
       giaddr: ipToU32(meta.giaddr ?? msg.giaddr),
       ifname: meta.ifname,
       vlans: meta.vlans,
@@ -857,12 +850,13 @@ export function createDhcp4Server(config: Dhcp4ServerConfig, deps: Dhcp4ServerDe
     // "The server responds to a DHCPINFORM message by sending a DHCPACK message directly to the
     // address given in the 'ciaddr' field ... The server SHOULD NOT check for an existing
     // lease ... SHOULD NOT return a lease expiration time ... 'yiaddr' is not filled in."
+    const po = optionsOf(pool);
     const reply = baseReply(msg, {
       ciaddr: msg.ciaddr,
       options: [
         typeOption(MessageType.DHCPACK),
-        optionsOf(pool).serverId,
-        ...optionsOf(pool).config,
+        po.serverId,
+        ...po.config,
         ...echoed(msg, who),
       ],
     });

@@ -242,52 +242,49 @@ export function decodeDhcp4(bytes: Uint8Array): Dhcp4Message {
   };
 }
 
-// Per-code totals for the length rules, reused by every check (they run one at a time):
-// `totals[code]` is valid while `seen[code] === pass`.
-const totals = new Int32Array(256);
+// Per-code sums for the length rules, shared by every check (they run one at a time, and each
+// leaves every entry back at -1): `total[code]` is -1 until the code is seen.
+const total = new Int32Array(256).fill(-1);
 const firstAt = new Int32Array(256);
-const seen = new Uint32Array(256);
-const checked: number[] = [];
-let pass = 0;
+const seenCodes: number[] = [];
 
 /**
  * RFC 3396 §6 applied to the length rules: sums every instance of each ruled code, then checks
- * the sums. Returns the first violation as [code, offset of its first instance, problem].
+ * the sums. Returns the first violation as [code, where its first instance is, summed length,
+ * problem]; `where` is the offset from `offsets`, or the option's index without them.
  */
-function lengthViolation(options: readonly Dhcp4Option[], offsets: readonly number[] | undefined): [number, number, string] | undefined {
-  pass = (pass + 1) >>> 0;
-  if (pass === 0) {
-    seen.fill(0);
-    pass = 1;
-  }
-  checked.length = 0;
+function lengthViolation(options: readonly Dhcp4Option[], offsets: readonly number[] | undefined): [number, number, number, string] | undefined {
   for (let k = 0; k < options.length; k++) {
     const o = options[k] as Dhcp4Option;
     const code = o.code;
     if (ruleByCode[code] === undefined) continue;
-    if (seen[code] !== pass) {
-      seen[code] = pass;
-      totals[code] = o.data.length;
+    if (total[code] === -1) {
+      total[code] = o.data.length;
       firstAt[code] = offsets !== undefined ? (offsets[k] as number) : k;
-      checked.push(code);
-    } else totals[code] = (totals[code] as number) + o.data.length;
+      seenCodes.push(code);
+    } else total[code] = (total[code] as number) + o.data.length;
   }
-  for (const code of checked) {
-    const problem = ruleViolation(code, totals[code] as number);
-    if (problem !== undefined) return [code, firstAt[code] as number, problem];
+  let found: [number, number, number, string] | undefined;
+  for (const code of seenCodes) {
+    const length = total[code] as number;
+    total[code] = -1;
+    if (found !== undefined) continue;
+    const problem = ruleViolation(code, length);
+    if (problem !== undefined) found = [code, firstAt[code] as number, length, problem];
   }
-  return undefined;
+  seenCodes.length = 0;
+  return found;
 }
 
 function checkLengths(options: readonly Dhcp4Option[], offsets: readonly number[]): void {
   const v = lengthViolation(options, offsets);
-  if (v !== undefined) throw new DecodeError('DHCP4_BAD_OPTION_LENGTH', v[1], v[2]);
+  if (v !== undefined) throw new DecodeError('DHCP4_BAD_OPTION_LENGTH', v[1], v[3]);
 }
 
 /** The same length checks decode applies, for messages built in code. Throws BNG_ERR_ENCODE. */
 function checkOptionLengths(options: readonly Dhcp4Option[]): void {
   const v = lengthViolation(options, undefined);
-  if (v !== undefined) throw encodeError(`options[${v[0]}]`, v[2], totals[v[0]]);
+  if (v !== undefined) throw encodeError(`options[${v[0]}]`, v[3], v[2]);
 }
 
 function checkUint(field: string, value: number, max: number): void {
